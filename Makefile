@@ -1,0 +1,53 @@
+# The two commands a newcomer needs are `make run` and `make test`; `make help` lists the rest.
+PYTHON ?= python3.11
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test lint format requirements clean
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 (or run make PYTHON=/path/to/python3.11)"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { echo "$(PYTHON) is not Python 3.11"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(INSTALLED): requirements/local.txt | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check --quiet -r requirements/local.txt
+	@touch $@
+
+install: $(INSTALLED)  ## Create .venv and install the pinned development requirements
+
+run: $(INSTALLED)  ## Start web, worker and beat on embedded defaults at http://localhost:8000 (Ctrl-C stops all)
+	@mkdir -p .run/broker/queue .run/broker/processed
+	$(BIN)/python manage.py migrate --noinput
+	@printf '\n  Open http://localhost:$(PORT)/ and sign up: any email, a password of 8+ characters.\n'
+	@printf '  Password-reset emails are printed here. Ctrl-C stops web, worker and beat.\n\n'
+	@PATH="$(CURDIR)/$(BIN):$$PATH" WEB_ADDRESS=$(HOST):$(PORT) $(BIN)/honcho -f Procfile.dev start
+
+test: $(INSTALLED)  ## Run the suite on real PostgreSQL and Redis (throwaway ones unless DATABASE_URL / CELERY_BROKER_URL are set)
+	scripts/with-test-services $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(INSTALLED)  ## Ruff (lint and format check) and Django's system checks
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python manage.py check --fail-level WARNING
+
+format: $(INSTALLED)  ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+requirements: $(INSTALLED)  ## Re-pin requirements/*.txt from requirements/*.in
+	cd requirements && for name in base local production; do \
+	  ../$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links --output-file $$name.txt $$name.in; \
+	done
+
+clean:  ## Remove the virtualenv, the SQLite database and the quick start's runtime files
+	rm -rf $(VENV) .run db.sqlite3 db.sqlite3-shm db.sqlite3-wal staticfiles

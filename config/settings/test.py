@@ -1,0 +1,27 @@
+"""The test suite: real PostgreSQL and Redis (`make test` starts throwaway ones), fast hashing."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ImproperlyConfigured
+
+from .base import *  # noqa: F403
+from .base import database_config, env
+
+SECRET_KEY = "test-only-key"  # noqa: S105 - never leaves the test run
+
+# Concurrency and locking behave differently on SQLite; the suite proves them on the real engine.
+if "DATABASE_URL" not in env.ENVIRON or "CELERY_BROKER_URL" not in env.ENVIRON:
+    raise ImproperlyConfigured(
+        "The tests run on PostgreSQL and Redis: run `make test`, which starts throwaway ones, "
+        "or set DATABASE_URL and CELERY_BROKER_URL."
+    )
+DATABASES = {"default": database_config(env.str("DATABASE_URL"))}
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured("The tests run on PostgreSQL: DATABASE_URL must be a postgres:// URL.")
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from config.health import run_checks
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "home.html")
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    checks = run_checks()
+    healthy = all(check.ok for check in checks)
+    body = {
+        "status": "ok" if healthy else "degraded",
+        "checks": {check.name: {"ok": check.ok, **({"error": check.error} if check.error else {})} for check in checks},
+    }
+    return JsonResponse(body, status=200 if healthy else 503)
