@@ -14,3 +14,6 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path(settings.ADMIN_URL, admin.site.urls),
 ]
+
+if settings.SMARTCAR_EMULATOR:
+    urlpatterns.append(path("emulator/", include("smartcar_emulator.urls")))

@@ -35,6 +35,8 @@ def database_config(url: str) -> dict:
     return config
 
 
+# Set by production.py alone; system checks use it to refuse what must never run in production.
+PRODUCTION = False
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 SITE_NAME = "Garage"
@@ -129,6 +131,32 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE: dict = {}
+
+# Smartcar: the application's credentials and the origins the SDK talks to (the names the SDK itself uses).
+SMARTCAR_CLIENT_ID = env.str("SMARTCAR_CLIENT_ID", default="")
+SMARTCAR_CLIENT_SECRET = env.str("SMARTCAR_CLIENT_SECRET", default="")
+SMARTCAR_REDIRECT_URI = env.str("SMARTCAR_REDIRECT_URI", default="http://localhost:8000/exchange")
+SMARTCAR_MODE = env.str("SMARTCAR_MODE", default="test")
+SMARTCAR_SCOPES = env.list("SMARTCAR_SCOPES", default=["read_vehicle_info"])
+SMARTCAR_CONNECT_ORIGIN = env.str("SMARTCAR_CONNECT_ORIGIN", default="https://connect.smartcar.com")
+SMARTCAR_AUTH_ORIGIN = env.str("SMARTCAR_AUTH_ORIGIN", default="https://auth.smartcar.com/oauth/token")
+SMARTCAR_API_ORIGIN = env.str("SMARTCAR_API_ORIGIN", default="https://api.smartcar.com")
+SMARTCAR_VEHICLE_API_V3_ORIGIN = env.str("SMARTCAR_VEHICLE_API_V3_ORIGIN", default="https://vehicle.api.smartcar.com")
+
+# The built-in Smartcar emulator, mounted under /emulator/ when on. It knows one application: these credentials
+# and redirect URIs (the quick start points the SMARTCAR_* settings above at it).
+SMARTCAR_EMULATOR = env.bool("SMARTCAR_EMULATOR", default=False)
+# Production refuses the emulator unless this is set, as the docker `demo` profile does.
+SMARTCAR_EMULATOR_ALLOWED_IN_PRODUCTION = env.bool("SMARTCAR_EMULATOR_ALLOWED_IN_PRODUCTION", default=False)
+SMARTCAR_EMULATOR_CLIENT_ID = env.str("SMARTCAR_EMULATOR_CLIENT_ID", default="emulator-client-id")
+SMARTCAR_EMULATOR_CLIENT_SECRET = env.str("SMARTCAR_EMULATOR_CLIENT_SECRET", default="emulator-client-secret")
+SMARTCAR_EMULATOR_REDIRECT_URIS = env.list(
+    "SMARTCAR_EMULATOR_REDIRECT_URIS", default=["http://localhost:8000/exchange", "http://127.0.0.1:8000/exchange"]
+)
+# How long a used refresh token keeps working (Smartcar documents about a minute).
+SMARTCAR_EMULATOR_REFRESH_GRACE_SECONDS = env.int("SMARTCAR_EMULATOR_REFRESH_GRACE_SECONDS", default=60)
+if SMARTCAR_EMULATOR:
+    INSTALLED_APPS.append("smartcar_emulator")
 
 # How long /healthz waits for each dependency before calling it down.
 HEALTHCHECK_TIMEOUT = env.float("HEALTHCHECK_TIMEOUT", default=2.0)

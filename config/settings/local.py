@@ -3,8 +3,20 @@
 from __future__ import annotations
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import INSTALLED_APPS, SMARTCAR_EMULATOR_CLIENT_ID, SMARTCAR_EMULATOR_CLIENT_SECRET, env
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 # A fixed key is fine for a laptop; production refuses to start without its own.
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="local-only-insecure-key-do-not-use-in-production")
+
+# Connect, tokens and the vehicle API come from the built-in emulator, so no Smartcar account is needed.
+SMARTCAR_EMULATOR = env.bool("SMARTCAR_EMULATOR", default=True)
+if SMARTCAR_EMULATOR and "smartcar_emulator" not in INSTALLED_APPS:
+    INSTALLED_APPS.append("smartcar_emulator")
+_emulator = "http://localhost:8000/emulator"
+SMARTCAR_CLIENT_ID = env.str("SMARTCAR_CLIENT_ID", default=SMARTCAR_EMULATOR_CLIENT_ID)
+SMARTCAR_CLIENT_SECRET = env.str("SMARTCAR_CLIENT_SECRET", default=SMARTCAR_EMULATOR_CLIENT_SECRET)
+SMARTCAR_CONNECT_ORIGIN = env.str("SMARTCAR_CONNECT_ORIGIN", default=f"{_emulator}/connect")
+SMARTCAR_AUTH_ORIGIN = env.str("SMARTCAR_AUTH_ORIGIN", default=f"{_emulator}/auth/oauth/token")
+SMARTCAR_API_ORIGIN = env.str("SMARTCAR_API_ORIGIN", default=f"{_emulator}/api")
+SMARTCAR_VEHICLE_API_V3_ORIGIN = env.str("SMARTCAR_VEHICLE_API_V3_ORIGIN", default=f"{_emulator}/vehicle-api")

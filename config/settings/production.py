@@ -5,6 +5,8 @@ from __future__ import annotations
 from .base import *  # noqa: F403
 from .base import MIDDLEWARE, database_config, env
 
+PRODUCTION = True
+
 # No defaults here: a missing variable stops the process at start-up with its name.
 SECRET_KEY = env.str("DJANGO_SECRET_KEY")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")

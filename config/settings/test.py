@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import database_config, env
+from .base import INSTALLED_APPS, database_config, env
 
 SECRET_KEY = "test-only-key"  # noqa: S105 - never leaves the test run
 
@@ -25,3 +25,8 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# The emulator is mounted so that the suite can drive the whole flow with the unmodified SDK over HTTP.
+SMARTCAR_EMULATOR = True
+if "smartcar_emulator" not in INSTALLED_APPS:
+    INSTALLED_APPS.append("smartcar_emulator")

@@ -1,0 +1,63 @@
+"""Fixtures shared by the whole suite: people, clients signed in as them, and free ports."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from kombu.utils.url import maybe_sanitize_url
+
+from tests.factories import PASSWORD, UserFactory
+
+
+def pytest_report_header(config) -> list[str]:
+    db = settings.DATABASES["default"]
+    return [
+        f"database: {db['ENGINE'].rsplit('.', 1)[-1]} at {db.get('HOST') or 'local socket'}:{db.get('PORT') or ''}",
+        f"broker: {maybe_sanitize_url(settings.CELERY_BROKER_URL)}",
+    ]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _report_server_versions(django_db_setup, django_db_blocker, request) -> None:
+    """Print what the suite really runs on, so that a log proves it was PostgreSQL and Redis."""
+    import redis
+
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute("SELECT version()")
+        db_version = cursor.fetchone()[0].split(" on ")[0]
+    broker_version = redis.Redis.from_url(settings.CELERY_BROKER_URL).info("server")["redis_version"]
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"running on {db_version} and Redis {broker_version}")
+
+
+@pytest.fixture
+def password() -> str:
+    return PASSWORD
+
+
+@pytest.fixture
+def alice(db):
+    return UserFactory(email="alice@example.com", first_name="Alice")
+
+
+@pytest.fixture
+def bob(db):
+    return UserFactory(email="bob@example.com", first_name="Bob")
+
+
+@pytest.fixture
+def alice_client(client, alice):
+    client.force_login(alice)
+    return client
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A loopback port with nothing listening on it: connections to it are refused at once."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
