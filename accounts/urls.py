@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
@@ -30,6 +31,8 @@ urlpatterns = [
         "password_reset/",
         auth_views.PasswordResetView.as_view(
             email_template_name="registration/password_reset_email.txt",
+            # The form would name the site after its domain; emails use the product's name.
+            extra_email_context={"site_name": settings.SITE_NAME},
             success_url=reverse_lazy("accounts:password_reset_done"),
         ),
         name="password_reset",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 
 import pytest
+import redis
 from django.conf import settings
 from django.db import connection
 from kombu.utils.url import maybe_sanitize_url
@@ -20,18 +21,22 @@ def pytest_report_header(config) -> list[str]:
     ]
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _report_server_versions(django_db_setup, django_db_blocker, request) -> None:
-    """Print what the suite really runs on, so that a log proves it was PostgreSQL and Redis."""
-    import redis
+SERVERS = pytest.StashKey[str]()
 
+
+@pytest.fixture(scope="session", autouse=True)
+def _record_server_versions(django_db_setup, django_db_blocker, request) -> None:
+    """Ask the servers themselves what they are, so that the summary proves the suite ran on them."""
     with django_db_blocker.unblock(), connection.cursor() as cursor:
         cursor.execute("SELECT version()")
         db_version = cursor.fetchone()[0].split(" on ")[0]
     broker_version = redis.Redis.from_url(settings.CELERY_BROKER_URL).info("server")["redis_version"]
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(f"running on {db_version} and Redis {broker_version}")
+    request.config.stash[SERVERS] = f"ran on {db_version} and Redis {broker_version}"
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    if SERVERS in config.stash:
+        terminalreporter.write_line(config.stash[SERVERS])
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent.parent
 RUN_DIR = BASE_DIR / ".run"
 
 env = environ.Env()
-# Variables already in the environment win over the file.
-env.read_env(BASE_DIR / ".env")
+# Variables already in the environment win over the file. DJANGO_ENV_FILE points elsewhere (or at /dev/null).
+env.read_env(env.str("DJANGO_ENV_FILE", default=str(BASE_DIR / ".env")))
 
 
 def database_config(url: str) -> dict:

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+pytestmark = pytest.mark.django_db
+
+
+def test_sign_in_with_email_in_any_case(client, alice, password):
+    response = client.post(reverse("accounts:login"), {"username": "ALICE@example.com", "password": password})
+
+    assert response.status_code == 302
+    assert response.url == reverse("home")
+    assert int(client.session["_auth_user_id"]) == alice.pk
+
+
+def test_sign_in_rejects_wrong_password(client, alice):
+    response = client.post(reverse("accounts:login"), {"username": alice.email, "password": "wrong password"})
+
+    assert response.status_code == 200
+    assert "Please enter a correct email address and password." in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_sign_in_changes_the_session_id(client, alice, password):
+    client.get(reverse("accounts:login"))
+    client.session.save()
+    before = client.session.session_key
+
+    client.post(reverse("accounts:login"), {"username": alice.email, "password": password})
+
+    assert client.session.session_key != before
+
+
+def test_sign_in_follows_a_same_site_next(client, alice, password):
+    response = client.post(
+        reverse("accounts:login") + "?next=/accounts/profile/",
+        {"username": alice.email, "password": password, "next": "/accounts/profile/"},
+    )
+
+    assert response.url == "/accounts/profile/"
+
+
+def test_sign_in_ignores_an_offsite_next(client, alice, password):
+    response = client.post(
+        reverse("accounts:login"),
+        {"username": alice.email, "password": password, "next": "https://evil.example/"},
+    )
+
+    assert response.url == reverse("home")
+
+
+def test_sign_out_needs_post(alice_client):
+    assert alice_client.get(reverse("accounts:logout")).status_code == 405
+    assert "_auth_user_id" in alice_client.session
+
+    response = alice_client.post(reverse("accounts:logout"))
+
+    assert response.status_code == 302
+    assert "_auth_user_id" not in alice_client.session
+
+
+def test_navigation_reflects_sign_in_state(client, alice):
+    anonymous = client.get(reverse("home")).content.decode()
+    assert "Sign in" in anonymous
+    assert "Sign out" not in anonymous
+
+    client.force_login(alice)
+    signed_in = client.get(reverse("home")).content.decode()
+    assert "Sign out" in signed_in
+    assert alice.email in signed_in

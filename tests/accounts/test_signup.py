@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from accounts.models import User
+
+pytestmark = pytest.mark.django_db
+
+
+def signup(client, email: str, password: str = "a sturdy passphrase", confirm: str | None = None):
+    return client.post(
+        reverse("accounts:signup"),
+        {"email": email, "password1": password, "password2": confirm or password},
+    )
+
+
+def test_signup_creates_account_and_signs_in(client):
+    response = signup(client, "carol@example.com")
+
+    assert response.status_code == 302
+    assert response.url == reverse("home")
+    user = User.objects.get()
+    assert user.email == "carol@example.com"
+    assert user.check_password("a sturdy passphrase")
+    page = client.get(reverse("home"))
+    assert page.context["user"] == user
+    assert b"Welcome! Your account is ready." in page.content
+
+
+def test_signup_rejects_email_taken_in_another_case(client, alice):
+    response = signup(client, "ALICE@Example.COM")
+
+    assert response.status_code == 200
+    assert "An account with this email address already exists." in response.context["form"].errors["email"]
+    assert User.objects.count() == 1
+    assert "_auth_user_id" not in client.session
+
+
+def test_signup_applies_password_validators(client):
+    response = signup(client, "carol@example.com", password="password")
+
+    assert response.status_code == 200
+    assert "This password is too common." in response.context["form"].errors["password2"]
+    assert not User.objects.exists()
+
+
+def test_signup_rejects_mismatched_passwords(client):
+    response = signup(client, "carol@example.com", confirm="another sturdy passphrase")
+
+    assert response.status_code == 200
+    assert response.context["form"].errors["password2"]
+    assert not User.objects.exists()
+
+
+def test_signup_rejects_malformed_email(client):
+    response = signup(client, "not-an-email")
+
+    assert response.status_code == 200
+    assert response.context["form"].errors["email"] == ["Enter a valid email address."]
+    assert not User.objects.exists()
+
+
+def test_database_refuses_duplicate_email_in_another_case(alice):
+    from django.db import IntegrityError, transaction
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        User.objects.create_user(email="Alice@EXAMPLE.com", password="x")
+
+
+def test_signed_in_user_visiting_signup_goes_home(alice_client):
+    response = alice_client.get(reverse("accounts:signup"))
+
+    assert response.status_code == 302
+    assert response.url == reverse("home")

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PRODUCTION_ENV = {
+    "DJANGO_SETTINGS_MODULE": "config.settings.production",
+    "DJANGO_ENV_FILE": os.devnull,
+    "DJANGO_SECRET_KEY": "k" * 20 + "a-long-random-production-secret-key-0123456789",
+    "DJANGO_ALLOWED_HOSTS": "garage.example.com",
+    "DATABASE_URL": "postgres://garage@db.example.com:5432/garage",
+    "CELERY_BROKER_URL": "redis://redis.example.com:6379/0",
+    "EMAIL_URL": "smtp+tls://mailer:secret@smtp.example.com:587",
+}
+
+
+def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    base = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "DATABASE_", "CELERY_"))}
+    return subprocess.run(  # noqa: S603 - our own manage.py with fixed arguments
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_user_model_is_the_email_login_user():
+    assert settings.AUTH_USER_MODEL == "accounts.User"
+
+
+@pytest.mark.django_db
+def test_models_and_migrations_agree():
+    call_command("makemigrations", "--check", "--dry-run", verbosity=0)
+
+
+def test_production_settings_pass_the_deploy_checks():
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
+
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "System check identified no issues" in result.stdout
+
+
+@pytest.mark.parametrize("missing", ["DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "DATABASE_URL", "CELERY_BROKER_URL"])
+def test_production_refuses_to_start_without_a_required_variable(missing):
+    env = {key: value for key, value in PRODUCTION_ENV.items() if key != missing}
+
+    result = manage("check", env=env)
+
+    assert result.returncode != 0
+    assert f"Set the {missing} environment variable" in result.stderr
