@@ -18,6 +18,9 @@ if "DATABASE_URL" not in env.ENVIRON or "CELERY_BROKER_URL" not in env.ENVIRON:
 DATABASES = {"default": database_config(env.str("DATABASE_URL"))}
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("The tests run on PostgreSQL: DATABASE_URL must be a postgres:// URL.")
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL")
+if not CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    raise ImproperlyConfigured("The tests run on Redis: CELERY_BROKER_URL must be a redis:// URL.")
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
