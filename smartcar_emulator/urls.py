@@ -1,5 +1,28 @@
 from __future__ import annotations
 
+from django.urls import path
+
+from smartcar_emulator.views import api_v2, api_v3, connect, control, index, oauth
+
 app_name = "smartcar_emulator"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", index.index, name="index"),
+    path("connect/oauth/authorize", connect.authorize, name="authorize"),
+    path("connect/login", connect.login, name="login"),
+    path("connect/decide", connect.decide, name="decide"),
+    path("auth/oauth/token", oauth.token, name="token"),
+    path("api/<path:rest>", api_v2.dispatch, name="api"),
+    path("vehicle-api/v3/vehicles/<str:vehicle_id>", api_v3.vehicle, name="v3-vehicle"),
+    path("vehicle-api/v3/vehicles/<str:vehicle_id>/signals", api_v3.signals, name="v3-signals"),
+    path("vehicle-api/v3/vehicles/<str:vehicle_id>/signals/<str:code>", api_v3.signal, name="v3-signal"),
+    path("vehicle-api/<path:rest>", api_v3.not_found, name="v3-not-found"),
+    path("control/clock", control.clock_view, name="control-clock"),
+    path("control/faults", control.faults, name="control-faults"),
+    path("control/faults/<int:pk>", control.fault_detail, name="control-fault"),
+    path("control/requests", control.request_log, name="control-requests"),
+    path("control/rate-limits", control.rate_limits, name="control-rate-limits"),
+    path("control/users/<str:username>/vehicles", control.user_fleet, name="control-fleet"),
+    path("control/vehicles/<str:vehicle_id>", control.vehicle_detail, name="control-vehicle"),
+    path("control/reset", control.reset, name="control-reset"),
+]

@@ -1,0 +1,98 @@
+"""The emulator in the admin: people, cars, grants, tokens (by hint only), faults, limits and the request log."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from smartcar_emulator.models import (
+    AccessToken,
+    AuthorizationCode,
+    EmulatedVehicle,
+    EmulatorUser,
+    Fault,
+    Grant,
+    Knobs,
+    RateLimitBucket,
+    RefreshToken,
+    RequestLog,
+)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class EmulatedVehicleInline(admin.TabularInline):
+    model = EmulatedVehicle
+    fields = ("vehicle_id", "make", "model", "year", "powertrain", "is_asleep")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+
+@admin.register(EmulatorUser)
+class EmulatorUserAdmin(admin.ModelAdmin):
+    list_display = ("username", "smartcar_id", "created_at")
+    search_fields = ("username",)
+    readonly_fields = ("smartcar_id", "created_at")
+    inlines = [EmulatedVehicleInline]
+
+
+@admin.register(EmulatedVehicle)
+class EmulatedVehicleAdmin(admin.ModelAdmin):
+    list_display = ("vehicle_id", "owner", "make", "model", "year", "powertrain", "is_locked", "is_asleep")
+    list_filter = ("powertrain", "make", "is_asleep")
+    search_fields = ("vehicle_id", "vin", "owner__username")
+    readonly_fields = ("owner", "vehicle_id", "position", "vin", "make", "model", "year", "powertrain")
+
+
+@admin.register(Grant)
+class GrantAdmin(ReadOnlyAdmin):
+    list_display = ("pk", "user", "client_id", "created_at", "revoked_at")
+    list_filter = ("revoked_at",)
+    search_fields = ("user__username",)
+
+
+# Token rows show only a hint: the admin never shows a token, nor its hash.
+@admin.register(AuthorizationCode)
+class AuthorizationCodeAdmin(ReadOnlyAdmin):
+    list_display = ("hint", "user", "issued_at", "expires_at", "used_at")
+    exclude = ("code_hash",)
+
+
+@admin.register(AccessToken)
+class AccessTokenAdmin(ReadOnlyAdmin):
+    list_display = ("hint", "grant", "issued_at", "expires_at")
+    exclude = ("token_hash",)
+
+
+@admin.register(RefreshToken)
+class RefreshTokenAdmin(ReadOnlyAdmin):
+    list_display = ("hint", "grant", "issued_at", "expires_at", "first_used_at")
+    exclude = ("token_hash",)
+
+
+@admin.register(Fault)
+class FaultAdmin(admin.ModelAdmin):
+    list_display = ("pk", "vehicle", "path", "error_type", "error_code", "remaining", "latency_ms", "retry_after")
+
+
+@admin.register(Knobs)
+class KnobsAdmin(admin.ModelAdmin):
+    list_display = ("clock_offset_seconds", "rate_limits_enabled", "app_capacity", "vehicle_capacity", "updated_at")
+
+
+@admin.register(RateLimitBucket)
+class RateLimitBucketAdmin(admin.ModelAdmin):
+    list_display = ("key", "tokens", "updated_at")
+
+
+@admin.register(RequestLog)
+class RequestLogAdmin(ReadOnlyAdmin):
+    list_display = ("at", "method", "path", "token_hint", "vehicle_id", "status_code", "outcome")
+    list_filter = ("status_code", "method")
+    search_fields = ("path", "vehicle_id", "request_id")

@@ -1,0 +1,143 @@
+"""What the v2 and v3 vehicle APIs share: bearer auth, the grant's vehicles, faults, limits, headers, the log."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from functools import wraps
+
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from smartcar_emulator import clock, services, simulation
+from smartcar_emulator.errors import ApiError, new_request_id
+from smartcar_emulator.models import EmulatedVehicle, Grant
+from smartcar_emulator.permissions import supports
+
+
+class Call:
+    """One API request as it travels through the checks: who asks, for which car, and what to answer."""
+
+    def __init__(self, request: HttpRequest) -> None:
+        self.request = request
+        self.request_id = new_request_id()
+        self.token = ""
+        self.grant: Grant | None = None
+        self.vehicle_id = ""
+        unit_system = request.headers.get("sc-unit-system", "metric").lower()
+        self.unit_system = unit_system if unit_system in ("metric", "imperial") else "metric"
+
+    def authenticate(self) -> Grant:
+        scheme, _, token = self.request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ApiError("AUTHENTICATION")
+        self.token = token.strip()
+        self.grant, _ = services.grant_for_access_token(self.token)
+        return self.grant
+
+    def vehicle(self, vehicle_id: str) -> EmulatedVehicle:
+        """The car, if this token's grant covers it (a car outside the grant is an AUTHENTICATION error)."""
+        self.vehicle_id = vehicle_id
+        try:
+            uuid.UUID(vehicle_id)
+        except ValueError as exc:
+            raise ApiError("VALIDATION", "PARAMETER", description="Invalid vehicle id.") from exc
+        grant = self.grant if self.grant is not None else self.authenticate()
+        vehicle = grant.vehicles.filter(vehicle_id=vehicle_id).first()
+        if vehicle is None:
+            raise ApiError("AUTHENTICATION")
+        return vehicle
+
+    def json_body(self) -> dict:
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError as exc:
+            raise ApiError("VALIDATION", "PARAMETER", description="The request body is not valid JSON.") from exc
+        if not isinstance(body, dict):
+            raise ApiError("VALIDATION", "PARAMETER", description="The request body must be a JSON object.")
+        return body
+
+
+def api_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Turn ApiError into a v2 error body, add SC-Request-Id to every answer, and log the call."""
+
+    @csrf_exempt
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        call = Call(request)
+        try:
+            response = view(request, call, *args, **kwargs)
+            outcome = "ok"
+        except ApiError as exc:
+            response = exc.response(call.request_id)
+            outcome = f"{exc.error_type}:{exc.code or ''}"
+        response["SC-Request-Id"] = call.request_id
+        services.log_request(
+            method=request.method,
+            path=request.path,
+            token=call.token,
+            vehicle_id=call.vehicle_id,
+            status_code=response.status_code,
+            outcome=outcome,
+            request_id=call.request_id,
+        )
+        return response
+
+    return wrapper
+
+
+def require_permission(grant: Grant, permission: str | None) -> None:
+    if permission and permission not in grant.scopes:
+        raise ApiError(
+            "PERMISSION",
+            description=f"Your application has insufficient permissions to access the requested resource: "
+            f"it needs {permission}.",
+        )
+
+
+def require_support(vehicle: EmulatedVehicle, permission: str | None) -> None:
+    if permission and not supports(vehicle, permission):
+        raise ApiError("COMPATIBILITY", "VEHICLE_NOT_CAPABLE")
+
+
+def apply_faults(vehicle: EmulatedVehicle | None, path: str) -> None:
+    fault = services.matching_faults(vehicle=vehicle, path=path)
+    if fault is None:
+        return
+    if fault.latency_ms:
+        # Injected latency is real time on purpose: it is what a slow car maker looks like to the caller.
+        time.sleep(fault.latency_ms / 1000)
+    if fault.error_type:
+        raise ApiError(
+            fault.error_type,
+            fault.error_code or None,
+            status=fault.status_code,
+            retry_after=fault.retry_after,
+        )
+
+
+def gate(vehicle: EmulatedVehicle, fault_path: str, *, wakes_car: bool) -> None:
+    """The checks every call to a car passes after auth and permission: limits, faults, a sleeping car."""
+    services.check_rate_limits(vehicle=vehicle)
+    apply_faults(vehicle, fault_path)
+    if wakes_car and vehicle.is_asleep:
+        raise ApiError("VEHICLE_STATE", "ASLEEP")
+
+
+@transaction.atomic
+def fresh_state(vehicle: EmulatedVehicle) -> EmulatedVehicle:
+    """The car with its state advanced to the emulator's now, saved so that every reader agrees."""
+    locked = EmulatedVehicle.objects.select_for_update().get(pk=vehicle.pk)
+    simulation.advance(locked, now=clock.now())
+    locked.save()
+    return locked
+
+
+def json_response(body: dict, *, status: int = 200, headers: dict | None = None) -> JsonResponse:
+    response = JsonResponse(body, status=status)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response

@@ -1,0 +1,194 @@
+"""The emulator's own state: people and their cars, grants and tokens, the clock, faults, limits and a log."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Powertrain(models.TextChoices):
+    BEV = "BEV", "Battery electric"
+    PHEV = "PHEV", "Plug-in hybrid"
+    ICE = "ICE", "Combustion engine"
+
+
+class EmulatorUser(models.Model):
+    """A connected-services account; its fleet is derived from the username, so it survives a wiped database."""
+
+    username = models.CharField(max_length=150, unique=True)
+    smartcar_id = models.UUIDField(unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.username
+
+
+class EmulatedVehicle(models.Model):
+    """One car and its simulated state, advanced along the emulator's clock whenever it is read."""
+
+    owner = models.ForeignKey(EmulatorUser, on_delete=models.CASCADE, related_name="vehicles")
+    vehicle_id = models.UUIDField(unique=True)
+    position = models.PositiveSmallIntegerField()
+    vin = models.CharField(max_length=17)
+    make = models.CharField(max_length=40)
+    model = models.CharField(max_length=60)
+    year = models.PositiveSmallIntegerField()
+    powertrain = models.CharField(max_length=4, choices=Powertrain.choices)
+    battery_capacity_kwh = models.FloatField(null=True, blank=True)
+    electric_range_km = models.FloatField(null=True, blank=True)
+    tank_litres = models.FloatField(null=True, blank=True)
+    fuel_range_km = models.FloatField(null=True, blank=True)
+
+    odometer_km = models.FloatField()
+    state_of_charge = models.FloatField(null=True, blank=True, help_text="0..1, electric cars only")
+    fuel_level = models.FloatField(null=True, blank=True, help_text="0..1, cars with a tank only")
+    oil_life = models.FloatField(null=True, blank=True)
+    latitude = models.FloatField()
+    longitude = models.FloatField()
+    tire_pressures_kpa = models.JSONField(default=list)
+    is_locked = models.BooleanField(default=True)
+    is_plugged_in = models.BooleanField(default=False)
+    is_charging = models.BooleanField(default=False)
+    is_asleep = models.BooleanField(default=False)
+    state_updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["owner", "position"]
+
+    def __str__(self) -> str:
+        return f"{self.year} {self.make} {self.model}"
+
+    @property
+    def is_electric(self) -> bool:
+        return self.powertrain in (Powertrain.BEV, Powertrain.PHEV)
+
+    @property
+    def has_tank(self) -> bool:
+        return self.powertrain in (Powertrain.ICE, Powertrain.PHEV)
+
+
+class AuthorizationCode(models.Model):
+    """A Connect approval waiting to be exchanged: single use, short-lived."""
+
+    code_hash = models.CharField(max_length=64, unique=True)
+    hint = models.CharField(max_length=8)
+    user = models.ForeignKey(EmulatorUser, on_delete=models.CASCADE)
+    client_id = models.CharField(max_length=200)
+    redirect_uri = models.CharField(max_length=500, blank=True)
+    scopes = models.JSONField(default=list)
+    vehicles = models.ManyToManyField(EmulatedVehicle, blank=True)
+    issued_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"code {self.hint}…"
+
+
+class Grant(models.Model):
+    """What one approval allows: an application, a set of permissions and a set of vehicles."""
+
+    user = models.ForeignKey(EmulatorUser, on_delete=models.CASCADE, related_name="grants")
+    client_id = models.CharField(max_length=200)
+    scopes = models.JSONField(default=list)
+    vehicles = models.ManyToManyField(EmulatedVehicle, blank=True, related_name="grants")
+    created_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"grant {self.pk} for {self.user}"
+
+
+class AccessToken(models.Model):
+    """A bearer token; only its hash and a short hint are kept."""
+
+    token_hash = models.CharField(max_length=64, unique=True)
+    hint = models.CharField(max_length=8)
+    grant = models.ForeignKey(Grant, on_delete=models.CASCADE, related_name="access_tokens")
+    issued_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"access {self.hint}…"
+
+
+class RefreshToken(models.Model):
+    """A refresh token; it rotates, and the old one keeps working for a short grace after its first use."""
+
+    token_hash = models.CharField(max_length=64, unique=True)
+    hint = models.CharField(max_length=8)
+    grant = models.ForeignKey(Grant, on_delete=models.CASCADE, related_name="refresh_tokens")
+    issued_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    first_used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"refresh {self.hint}…"
+
+
+class Knobs(models.Model):
+    """The one row of run-time settings every process shares: the clock offset and the rate limits."""
+
+    clock_offset_seconds = models.BigIntegerField(default=0)
+    rate_limits_enabled = models.BooleanField(default=True)
+    # Smartcar's application bucket: 120 requests, refilling 2 a minute.
+    app_capacity = models.FloatField(default=120)
+    app_refill_per_minute = models.FloatField(default=2)
+    vehicle_capacity = models.FloatField(default=30)
+    vehicle_refill_per_minute = models.FloatField(default=30)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "knobs"
+
+    def __str__(self) -> str:
+        return f"clock offset {self.clock_offset_seconds} s"
+
+
+class Fault(models.Model):
+    """An injected failure for the vehicle API: global or for one vehicle, a number of times or always."""
+
+    vehicle = models.ForeignKey(EmulatedVehicle, null=True, blank=True, on_delete=models.CASCADE)
+    path = models.CharField(max_length=100, blank=True, help_text="e.g. odometer; blank matches every path")
+    error_type = models.CharField(max_length=40, blank=True, help_text="blank: no error, only latency")
+    error_code = models.CharField(max_length=60, blank=True)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    remaining = models.PositiveIntegerField(null=True, blank=True, help_text="blank: always")
+    latency_ms = models.PositiveIntegerField(default=0)
+    retry_after = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"{self.error_type or 'latency'}:{self.error_code or '-'} on {self.path or 'any path'}"
+
+
+class RateLimitBucket(models.Model):
+    """A token bucket: the application's, or one per vehicle."""
+
+    key = models.CharField(max_length=80, unique=True)
+    tokens = models.FloatField()
+    updated_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.tokens:.1f} left"
+
+
+class RequestLog(models.Model):
+    """One call to the token endpoint or the vehicle API, as the emulator answered it."""
+
+    at = models.DateTimeField(db_index=True)
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=300)
+    token_hint = models.CharField(max_length=8, blank=True)
+    vehicle_id = models.CharField(max_length=64, blank=True)
+    status_code = models.PositiveSmallIntegerField()
+    outcome = models.CharField(max_length=80)
+    request_id = models.CharField(max_length=36, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} → {self.status_code}"

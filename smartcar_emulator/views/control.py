@@ -1,0 +1,266 @@
+"""The JSON control API for tests, demos and benchmarks, behind the emulator's client id and secret."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import wraps
+
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from smartcar_emulator import clock, fleet, services
+from smartcar_emulator.errors import ERROR_TYPES
+from smartcar_emulator.models import (
+    AccessToken,
+    AuthorizationCode,
+    EmulatedVehicle,
+    EmulatorUser,
+    Fault,
+    Grant,
+    Knobs,
+    RateLimitBucket,
+    RefreshToken,
+    RequestLog,
+)
+from smartcar_emulator.views.oauth import basic_credentials
+
+VEHICLE_FIELDS = ("is_locked", "is_plugged_in", "is_charging", "is_asleep")
+LEVEL_FIELDS = ("state_of_charge", "fuel_level", "oil_life")
+RATE_FIELDS = ("rate_limits_enabled", "app_capacity", "app_refill_per_minute", "vehicle_capacity")
+RATE_FIELDS += ("vehicle_refill_per_minute",)
+
+
+class BadInput(Exception):
+    pass
+
+
+def control_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """HTTP Basic with the emulator's client credentials; JSON in, JSON out; no CSRF (it is an API)."""
+
+    @csrf_exempt
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        credentials = basic_credentials(request)
+        if credentials is None or not services.client_is_valid(*credentials):
+            response = JsonResponse({"error": "unauthorized"}, status=401)
+            response["WWW-Authenticate"] = 'Basic realm="smartcar emulator control"'
+            return response
+        try:
+            return view(request, *args, **kwargs)
+        except BadInput as exc:
+            return JsonResponse({"error": str(exc)}, status=400)
+
+    return wrapper
+
+
+def _body(request: HttpRequest) -> dict:
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError as exc:
+        raise BadInput("the body must be JSON") from exc
+    if not isinstance(body, dict):
+        raise BadInput("the body must be a JSON object")
+    return body
+
+
+def _int(body: dict, name: str, *, default=None, minimum: int | None = None):
+    value = body.get(name, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or (minimum is not None and value < minimum):
+        raise BadInput(f"{name} must be an integer" + (f" >= {minimum}" if minimum is not None else ""))
+    return value
+
+
+def _clock_payload() -> dict:
+    return {"offset_seconds": clock.knobs().clock_offset_seconds, "now": clock.isoformat(clock.now())}
+
+
+@control_view
+@require_http_methods(["GET", "PUT", "POST"])
+def clock_view(request: HttpRequest) -> JsonResponse:
+    if request.method == "PUT":
+        clock.set_offset(seconds=_int(_body(request), "offset_seconds", default=0))
+    elif request.method == "POST":
+        clock.advance(seconds=_int(_body(request), "advance_seconds", default=0))
+    return JsonResponse(_clock_payload())
+
+
+def _fault_payload(fault: Fault) -> dict:
+    return {
+        "id": fault.pk,
+        "vehicle_id": str(fault.vehicle.vehicle_id) if fault.vehicle else None,
+        "path": fault.path,
+        "error_type": fault.error_type or None,
+        "error_code": fault.error_code or None,
+        "status_code": fault.status_code,
+        "remaining": fault.remaining,
+        "latency_ms": fault.latency_ms,
+        "retry_after": fault.retry_after,
+    }
+
+
+@control_view
+@require_http_methods(["GET", "POST", "DELETE"])
+def faults(request: HttpRequest) -> JsonResponse:
+    if request.method == "DELETE":
+        Fault.objects.all().delete()
+    elif request.method == "POST":
+        body = _body(request)
+        error_type = body.get("error_type") or ""
+        if error_type and error_type not in ERROR_TYPES:
+            raise BadInput(f"error_type must be one of {', '.join(ERROR_TYPES)}")
+        vehicle = None
+        if body.get("vehicle_id"):
+            vehicle = EmulatedVehicle.objects.filter(vehicle_id=str(body["vehicle_id"])).first()
+            if vehicle is None:
+                raise BadInput("unknown vehicle_id")
+        fault = Fault.objects.create(
+            vehicle=vehicle,
+            path=str(body.get("path") or "").strip("/"),
+            error_type=error_type,
+            error_code=str(body.get("error_code") or ""),
+            status_code=_int(body, "status_code", minimum=400),
+            remaining=_int(body, "times", minimum=1),
+            latency_ms=_int(body, "latency_ms", default=0, minimum=0),
+            retry_after=_int(body, "retry_after", minimum=0),
+        )
+        return JsonResponse(_fault_payload(fault), status=201)
+    return JsonResponse({"faults": [_fault_payload(f) for f in Fault.objects.select_related("vehicle")]})
+
+
+@control_view
+@require_http_methods(["DELETE"])
+def fault_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    get_object_or_404(Fault, pk=pk).delete()
+    return HttpResponse(status=204)
+
+
+@control_view
+@require_GET
+def request_log(request: HttpRequest) -> JsonResponse:
+    try:
+        limit = min(500, max(1, int(request.GET.get("limit", 50))))
+    except ValueError as exc:
+        raise BadInput("limit must be an integer") from exc
+    rows = RequestLog.objects.all()[:limit]
+    return JsonResponse(
+        {
+            "requests": [
+                {
+                    "at": clock.isoformat(row.at),
+                    "method": row.method,
+                    "path": row.path,
+                    "token": f"{row.token_hint}…" if row.token_hint else None,
+                    "vehicle_id": row.vehicle_id or None,
+                    "status_code": row.status_code,
+                    "outcome": row.outcome,
+                    "request_id": row.request_id or None,
+                }
+                for row in rows
+            ]
+        }
+    )
+
+
+def _rate_payload() -> dict:
+    knobs = clock.knobs()
+    return {
+        **{name: getattr(knobs, name) for name in RATE_FIELDS},
+        "buckets": [
+            {"key": b.key, "tokens": round(b.tokens, 2), "updated_at": clock.isoformat(b.updated_at)}
+            for b in RateLimitBucket.objects.order_by("key")
+        ],
+    }
+
+
+@control_view
+@require_http_methods(["GET", "PUT", "DELETE"])
+def rate_limits(request: HttpRequest) -> JsonResponse:
+    if request.method == "PUT":
+        body = _body(request)
+        knobs = clock.knobs()
+        for name in RATE_FIELDS:
+            if name not in body:
+                continue
+            value = body[name]
+            if name == "rate_limits_enabled" and not isinstance(value, bool):
+                raise BadInput("rate_limits_enabled must be true or false")
+            if name != "rate_limits_enabled" and (isinstance(value, bool) or not isinstance(value, int | float)):
+                raise BadInput(f"{name} must be a number")
+            setattr(knobs, name, value)
+        knobs.save()
+    elif request.method == "DELETE":
+        # Refill every bucket.
+        RateLimitBucket.objects.all().delete()
+    return JsonResponse(_rate_payload())
+
+
+def _vehicle_payload(car: EmulatedVehicle) -> dict:
+    return {
+        "vehicle_id": str(car.vehicle_id),
+        "vin": car.vin,
+        "make": car.make,
+        "model": car.model,
+        "year": car.year,
+        "powertrain": car.powertrain,
+        "odometer_km": round(car.odometer_km, 1),
+        **{name: getattr(car, name) for name in LEVEL_FIELDS + VEHICLE_FIELDS},
+    }
+
+
+@control_view
+@require_GET
+def user_fleet(request: HttpRequest, username: str) -> JsonResponse:
+    """The cars a username owns (created now if it never logged in), so tests can know them in advance."""
+    user = fleet.user_with_fleet(username=username, now=clock.now())
+    return JsonResponse(
+        {
+            "username": user.username,
+            "user_id": str(user.smartcar_id),
+            "vehicles": [_vehicle_payload(car) for car in user.vehicles.all()],
+        }
+    )
+
+
+@control_view
+@require_http_methods(["GET", "PATCH"])
+def vehicle_detail(request: HttpRequest, vehicle_id: str) -> JsonResponse:
+    car = get_object_or_404(EmulatedVehicle, vehicle_id=vehicle_id)
+    if request.method == "PATCH":
+        body = _body(request)
+        with transaction.atomic():
+            car = EmulatedVehicle.objects.select_for_update().get(pk=car.pk)
+            for name in VEHICLE_FIELDS:
+                if name in body:
+                    if not isinstance(body[name], bool):
+                        raise BadInput(f"{name} must be true or false")
+                    setattr(car, name, body[name])
+            for name in LEVEL_FIELDS:
+                if name in body:
+                    value = body[name]
+                    if getattr(car, name) is None:
+                        raise BadInput(f"this car has no {name}")
+                    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+                        raise BadInput(f"{name} must be a number from 0 to 1")
+                    setattr(car, name, float(value))
+            if not car.is_plugged_in:
+                car.is_charging = False
+            car.save()
+    return JsonResponse(_vehicle_payload(car))
+
+
+@control_view
+@require_POST
+def reset(request: HttpRequest) -> JsonResponse:
+    """Forget everything: people, cars, grants, tokens, faults, buckets, the log and the clock offset."""
+    with transaction.atomic():
+        for model in (RequestLog, RateLimitBucket, Fault, AccessToken, RefreshToken, AuthorizationCode, Grant):
+            model.objects.all().delete()
+        EmulatorUser.objects.all().delete()
+        Knobs.objects.all().delete()
+    return JsonResponse({"status": "reset"})

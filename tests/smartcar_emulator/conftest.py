@@ -1,0 +1,131 @@
+"""Fixtures that point the unmodified Smartcar SDK at the emulator running in a live server."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+import smartcar
+import smartcar.config
+from django.conf import settings
+
+REDIRECT_URI = "http://localhost:8000/exchange"
+ALL_SCOPES = [
+    "read_vehicle_info",
+    "read_vin",
+    "read_odometer",
+    "read_location",
+    "read_battery",
+    "read_charge",
+    "read_fuel",
+    "read_tires",
+    "read_engine_oil",
+    "read_security",
+    "control_security",
+    "control_charge",
+]
+
+
+@pytest.fixture
+def emulator_url(live_server, monkeypatch) -> str:
+    """The emulator's base URL; the SDK's origins point at it for the test."""
+    base = f"{live_server.url}/emulator"
+    monkeypatch.setattr(smartcar.config, "CONNECT_ORIGIN", f"{base}/connect")
+    monkeypatch.setattr(smartcar.config, "AUTH_ORIGIN", f"{base}/auth/oauth/token")
+    monkeypatch.setattr(smartcar.config, "API_ORIGIN", f"{base}/api")
+    monkeypatch.setattr(smartcar.config, "VEHICLE_API_ORIGIN", f"{base}/vehicle-api")
+    return base
+
+
+@pytest.fixture
+def auth_client(emulator_url) -> smartcar.AuthClient:
+    return smartcar.AuthClient(
+        client_id=settings.SMARTCAR_EMULATOR_CLIENT_ID,
+        client_secret=settings.SMARTCAR_EMULATOR_CLIENT_SECRET,
+        redirect_uri=REDIRECT_URI,
+        mode="test",
+    )
+
+
+def query_of(location: str) -> dict[str, str]:
+    return {key: values[0] for key, values in parse_qs(urlsplit(location).query).items()}
+
+
+def local_path(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}"
+
+
+@pytest.fixture
+def walk_connect(client, auth_client) -> Callable[..., dict[str, str]]:
+    """Click through Connect as a browser would, approving every eligible car; returns the redirect's query."""
+
+    def walk(
+        username: str = "alice@example.com",
+        scopes: list[str] | None = None,
+        *,
+        options: dict | None = None,
+        vehicles: list[str] | None = None,
+        action: str = "approve",
+    ) -> dict[str, str]:
+        url = auth_client.get_auth_url(scopes or ["read_vehicle_info"], {"state": "s-123", **(options or {})})
+        page = client.get(local_path(url))
+        assert page.status_code == 200, page.content
+        flow = page.context["flow"]
+        if "makes" in page.context and not page.context.get("make"):
+            page = client.post("/emulator/connect/login", {"flow": flow, "make": "TESLA"})
+            flow = page.context["flow"]
+        response = client.post("/emulator/connect/login", {"flow": flow, "username": username, "password": "pw"})
+        if response.status_code == 302:
+            return query_of(response["Location"])
+        assert response.status_code == 200, response.content
+        if vehicles is None:
+            vehicles = [str(c["vehicle"].vehicle_id) for c in response.context["cars"] if c["eligible"]]
+            if response.context["single_select"]:
+                vehicles = vehicles[:1]
+        response = client.post(
+            "/emulator/connect/decide", {"flow": response.context["flow"], "vehicle": vehicles, "action": action}
+        )
+        assert response.status_code == 302, response.content
+        return query_of(response["Location"])
+
+    return walk
+
+
+@pytest.fixture
+def connected(walk_connect, auth_client) -> Callable[..., smartcar.v2_response.Access]:
+    """connected(username, scopes) -> the Access the SDK returns after a full Connect and code exchange."""
+
+    def connect(username: str = "alice@example.com", scopes: list[str] | None = None, **kwargs):
+        result = walk_connect(username, scopes or ALL_SCOPES, **kwargs)
+        assert "code" in result, result
+        return auth_client.exchange_code(result["code"])
+
+    return connect
+
+
+@pytest.fixture
+def control(emulator_url) -> Callable[..., requests.Response]:
+    """Call the control API with the emulator's client credentials."""
+    credentials = f"{settings.SMARTCAR_EMULATOR_CLIENT_ID}:{settings.SMARTCAR_EMULATOR_CLIENT_SECRET}"
+    headers = {"Authorization": "Basic " + base64.b64encode(credentials.encode()).decode()}
+
+    def call(method: str, path: str, **kwargs) -> requests.Response:
+        return requests.request(method, f"{emulator_url}/control/{path}", headers=headers, timeout=10, **kwargs)
+
+    return call
+
+
+@pytest.fixture
+def first_vehicle(connected) -> Callable[..., smartcar.Vehicle]:
+    """first_vehicle(username, scopes, powertrain=None, unit_system="metric") -> a Vehicle from a fresh connection."""
+
+    def make(username="alice@example.com", scopes=None, *, unit_system="metric"):
+        access = connected(username, scopes)
+        vehicle_id = smartcar.get_vehicles(access.access_token).vehicles[0]
+        return smartcar.Vehicle(vehicle_id, access.access_token, {"unit_system": unit_system})
+
+    return make
