@@ -30,7 +30,7 @@ run: $(INSTALLED)  ## Start web, worker and beat on embedded defaults at http://
 	$(BIN)/python manage.py migrate --noinput
 	@printf '\n  Open http://localhost:$(PORT)/ and sign up: any email, a password of 8+ characters.\n'
 	@printf '  Password-reset emails are printed here. Ctrl-C stops web, worker and beat.\n\n'
-	@PATH="$(CURDIR)/$(BIN):$$PATH" WEB_ADDRESS=$(HOST):$(PORT) $(BIN)/honcho -f Procfile.dev start
+	@PATH="$(CURDIR)/$(BIN):$$PATH" WEB_ADDRESS=$(HOST):$(PORT) scripts/run-dev
 
 test: $(INSTALLED)  ## Run the suite on real PostgreSQL and Redis (throwaway ones unless DATABASE_URL / CELERY_BROKER_URL are set)
 	scripts/with-test-services $(BIN)/pytest $(PYTEST_ARGS)
