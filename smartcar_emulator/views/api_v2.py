@@ -54,7 +54,7 @@ def _location(car: EmulatedVehicle, units: str, body: dict) -> dict:
 
 def _battery(car: EmulatedVehicle, units: str, body: dict) -> dict:
     return {
-        "percentRemaining": round(car.state_of_charge, 2),
+        "percentRemaining": round(car.state_of_charge, 3),
         "range": simulation.distance(simulation.electric_range_km(car), units),
     }
 
@@ -62,7 +62,7 @@ def _battery(car: EmulatedVehicle, units: str, body: dict) -> dict:
 def _fuel(car: EmulatedVehicle, units: str, body: dict) -> dict:
     return {
         "range": simulation.distance(simulation.fuel_range_km(car), units),
-        "percentRemaining": round(car.fuel_level, 2),
+        "percentRemaining": round(car.fuel_level, 3),
         "amountRemaining": simulation.volume(car.fuel_level * car.tank_litres, units),
     }
 

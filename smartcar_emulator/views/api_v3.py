@@ -58,7 +58,7 @@ SIGNALS = (
         "StateOfCharge",
         "TractionBattery",
         "read_battery",
-        lambda c, u: {"unit": "percent", "value": round(c.state_of_charge * 100)},
+        lambda c, u: {"unit": "percent", "value": round(c.state_of_charge * 100, 1)},
         "electric",
     ),
     Signal(
@@ -114,7 +114,7 @@ SIGNALS = (
         "FuelLevel",
         "InternalCombustionEngine",
         "read_fuel",
-        lambda c, u: {"unit": "percent", "value": round(c.fuel_level * 100)},
+        lambda c, u: {"unit": "percent", "value": round(c.fuel_level * 100, 1)},
         "tank",
     ),
     Signal(

@@ -11,6 +11,7 @@ import requests
 import smartcar
 import smartcar.config
 from django.conf import settings
+from django.db import connections
 
 REDIRECT_URI = "http://localhost:8000/exchange"
 ALL_SCOPES = [
@@ -37,6 +38,9 @@ def emulator_url(live_server, monkeypatch) -> str:
     monkeypatch.setattr(smartcar.config, "AUTH_ORIGIN", f"{base}/auth/oauth/token")
     monkeypatch.setattr(smartcar.config, "API_ORIGIN", f"{base}/api")
     monkeypatch.setattr(smartcar.config, "VEHICLE_API_ORIGIN", f"{base}/vehicle-api")
+    # The live server's request threads would keep persistent connections open past the test database's
+    # teardown; closing them at the end of every request avoids that.
+    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)
     return base
 
 
