@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -7,7 +8,7 @@ import requests
 import smartcar
 import time_machine
 from django.conf import settings
-from django.test import override_settings
+from django.test import Client, override_settings
 from django.utils import timezone
 
 from smartcar_emulator.models import EmulatedVehicle
@@ -367,3 +368,49 @@ def test_disconnecting_the_last_car_kills_the_token(connected):
         smartcar.get_user(token)
 
     assert excinfo.value.type == "AUTHENTICATION"
+
+
+def test_a_browser_with_csrf_checks_can_click_through_connect(auth_client):
+    browser = Client(enforce_csrf_checks=True)
+    page = browser.get(local_path(auth_client.get_auth_url(["read_vehicle_info"], {"state": "b"})))
+
+    def form_fields(page) -> dict[str, str]:
+        html = page.content.decode()
+        return {
+            "csrfmiddlewaretoken": re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html).group(1),
+            "flow": re.search(r'name="flow" value="([^"]+)"', html).group(1),
+        }
+
+    page = browser.post("/emulator/connect/login", {**form_fields(page), "make": "NISSAN"})
+    page = browser.post("/emulator/connect/login", {**form_fields(page), "username": "sam", "password": "pw"})
+    vehicle = re.search(r'name="vehicle"\s+value="([^"]+)"', page.content.decode()).group(1)
+    response = browser.post("/emulator/connect/decide", {**form_fields(page), "vehicle": vehicle, "action": "approve"})
+
+    assert response.status_code == 302
+    assert query_of(response["Location"])["state"] == "b"
+    assert response["Location"].startswith(REDIRECT_URI)
+
+
+def test_connect_pages_use_only_the_local_stylesheet(client, auth_client):
+    page = client.get(local_path(auth_client.get_auth_url(["read_vehicle_info"])))
+    html = page.content.decode()
+
+    assert "/static/smartcar_emulator/connect.css" in html
+    assert "<script" not in html
+    assert "style=" not in html
+    assert "https://" not in html
+
+
+def test_index_page_lists_the_endpoints_and_special_usernames(client):
+    page = client.get("/emulator/")
+
+    assert page.status_code == 200
+    assert b"/emulator/auth/oauth/token" in page.content
+    assert b"no_vehicles" in page.content
+
+
+def test_a_tampered_connect_flow_gets_an_error_page(client):
+    response = client.post("/emulator/connect/login", {"flow": "forged", "username": "x", "password": "y"})
+
+    assert response.status_code == 400
+    assert b"expired or is invalid" in response.content
