@@ -10,20 +10,23 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.forms import DeleteAccountForm, ProfileForm, SignupForm
 from accounts.services import delete_account
+from vehicles.services import DisconnectFailed, safe_return_to
 
 
 @sensitive_post_parameters("password1", "password2")
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
+    # Sign-up can interrupt a journey (e.g. /login, which starts Connect): continue it afterwards.
+    next_url = safe_return_to(request.POST.get("next") or request.GET.get("next"))
     if request.user.is_authenticated:
-        return redirect("home")
+        return redirect(next_url or "home")
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, "Welcome! Your account is ready.")
-        return redirect("home")
-    return render(request, "accounts/signup.html", {"form": form})
+        return redirect(next_url or "home")
+    return render(request, "accounts/signup.html", {"form": form, "next": next_url})
 
 
 @login_required
@@ -44,8 +47,12 @@ def delete(request: HttpRequest) -> HttpResponse:
     form = DeleteAccountForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         user = request.user
+        try:
+            delete_account(user=user)
+        except DisconnectFailed as exc:
+            messages.error(request, f"Your account was not deleted: a car could not be disconnected. {exc}")
+            return redirect("accounts:delete")
         logout(request)
-        delete_account(user=user)
         messages.success(request, "Your account and everything in it were deleted.")
         return redirect("home")
     return render(request, "accounts/delete.html", {"form": form})

@@ -6,11 +6,15 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from config.health import run_checks
+from vehicles.models import Vehicle
 
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "home.html")
+    vehicles = Vehicle.objects.none()
+    if request.user.is_authenticated:
+        vehicles = Vehicle.objects.filter(owner=request.user).select_related("connection")
+    return render(request, "home.html", {"vehicles": vehicles})
 
 
 @never_cache

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "accounts",
+    "vehicles",
 ]
 
 MIDDLEWARE = [
@@ -142,6 +143,16 @@ SMARTCAR_CONNECT_ORIGIN = env.str("SMARTCAR_CONNECT_ORIGIN", default="https://co
 SMARTCAR_AUTH_ORIGIN = env.str("SMARTCAR_AUTH_ORIGIN", default="https://auth.smartcar.com/oauth/token")
 SMARTCAR_API_ORIGIN = env.str("SMARTCAR_API_ORIGIN", default="https://api.smartcar.com")
 SMARTCAR_VEHICLE_API_V3_ORIGIN = env.str("SMARTCAR_VEHICLE_API_V3_ORIGIN", default="https://vehicle.api.smartcar.com")
+
+# Bounds on waiting for Smartcar: each HTTP call, and all the calls one web request makes (the SDK alone would wait
+# 310 seconds per call).
+SMARTCAR_HTTP_TIMEOUT = env.float("SMARTCAR_HTTP_TIMEOUT", default=10.0)
+SMARTCAR_WEB_TIME_BUDGET = env.float("SMARTCAR_WEB_TIME_BUDGET", default=20.0)
+
+# Fernet keys that encrypt Smartcar tokens at rest, comma-separated: the first encrypts, all decrypt. Separate from
+# SECRET_KEY so that either can be rotated alone. Generate one with
+# python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"
+TOKEN_ENCRYPTION_KEYS = env.list("TOKEN_ENCRYPTION_KEYS", default=[])
 
 # The built-in Smartcar emulator, mounted under /emulator/ when on. It knows one application: these credentials
 # and redirect URIs (the quick start points the SMARTCAR_* settings above at it).

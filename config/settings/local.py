@@ -9,6 +9,9 @@ DEBUG = env.bool("DJANGO_DEBUG", default=True)
 # A fixed key is fine for a laptop; production refuses to start without its own.
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="local-only-insecure-key-do-not-use-in-production")
 
+# A fixed key is fine for a laptop's fake tokens; production requires its own.
+TOKEN_ENCRYPTION_KEYS = env.list("TOKEN_ENCRYPTION_KEYS", default=["bG9jYWwtb25seS10b2tlbi1rZXktMzJieXRlcyEhISE="])
+
 # Connect, tokens and the vehicle API come from the built-in emulator, so no Smartcar account is needed.
 SMARTCAR_EMULATOR = env.bool("SMARTCAR_EMULATOR", default=True)
 if SMARTCAR_EMULATOR and "smartcar_emulator" not in INSTALLED_APPS:

@@ -14,6 +14,10 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 DATABASES = {"default": database_config(env.str("DATABASE_URL"))}
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL")
 vars().update(env.email("EMAIL_URL"))
+TOKEN_ENCRYPTION_KEYS = env.list("TOKEN_ENCRYPTION_KEYS")
+SMARTCAR_CLIENT_ID = env.str("SMARTCAR_CLIENT_ID")
+SMARTCAR_CLIENT_SECRET = env.str("SMARTCAR_CLIENT_SECRET")
+SMARTCAR_REDIRECT_URI = env.str("SMARTCAR_REDIRECT_URI")
 
 # TLS ends at the proxy in front of gunicorn, which must set X-Forwarded-Proto.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import INSTALLED_APPS, database_config, env
+from .base import INSTALLED_APPS, SMARTCAR_EMULATOR_CLIENT_ID, SMARTCAR_EMULATOR_CLIENT_SECRET, database_config, env
 
 SECRET_KEY = "test-only-key"  # noqa: S105 - never leaves the test run
 
@@ -22,6 +22,8 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL")
 if not CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     raise ImproperlyConfigured("The tests run on Redis: CELERY_BROKER_URL must be a redis:// URL.")
 
+TOKEN_ENCRYPTION_KEYS = ["dGVzdC1vbmx5LXRva2VuLWtleS0zMi1ieXRlcy1vayE="]
+
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STORAGES = {
@@ -33,3 +35,6 @@ STORAGES = {
 SMARTCAR_EMULATOR = True
 if "smartcar_emulator" not in INSTALLED_APPS:
     INSTALLED_APPS.append("smartcar_emulator")
+# The application the emulator knows; tests point the SMARTCAR_*_ORIGIN settings at a live server per test.
+SMARTCAR_CLIENT_ID = SMARTCAR_EMULATOR_CLIENT_ID
+SMARTCAR_CLIENT_SECRET = SMARTCAR_EMULATOR_CLIENT_SECRET

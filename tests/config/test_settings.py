@@ -19,6 +19,10 @@ PRODUCTION_ENV = {
     "DATABASE_URL": "postgres://garage@db.example.com:5432/garage",
     "CELERY_BROKER_URL": "redis://redis.example.com:6379/0",
     "EMAIL_URL": "smtp+tls://mailer:secret@smtp.example.com:587",
+    "TOKEN_ENCRYPTION_KEYS": "c2Vjb25kLXRlc3QtdG9rZW4ta2V5LTMyLWJ5dGVzISE=",
+    "SMARTCAR_CLIENT_ID": "production-client-id",
+    "SMARTCAR_CLIENT_SECRET": "production-client-secret",
+    "SMARTCAR_REDIRECT_URI": "https://garage.example.com/exchange",
 }
 
 
@@ -52,7 +56,18 @@ def test_production_settings_pass_the_deploy_checks():
 
 
 @pytest.mark.parametrize(
-    "missing", ["DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "DATABASE_URL", "CELERY_BROKER_URL", "EMAIL_URL"]
+    "missing",
+    [
+        "DJANGO_SECRET_KEY",
+        "DJANGO_ALLOWED_HOSTS",
+        "DATABASE_URL",
+        "CELERY_BROKER_URL",
+        "EMAIL_URL",
+        "TOKEN_ENCRYPTION_KEYS",
+        "SMARTCAR_CLIENT_ID",
+        "SMARTCAR_CLIENT_SECRET",
+        "SMARTCAR_REDIRECT_URI",
+    ],
 )
 def test_production_refuses_to_start_without_a_required_variable(missing):
     env = {key: value for key, value in PRODUCTION_ENV.items() if key != missing}

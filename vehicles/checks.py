@@ -1,0 +1,64 @@
+"""System checks: an operator's mistake in the Smartcar or encryption settings stops start-up with its name."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from cryptography.fernet import Fernet
+from django.conf import settings
+from django.core.checks import Error, register
+
+SMARTCAR_MODES = ("test", "simulated", "live")
+
+
+@register()
+def check_token_keys(app_configs=None, **kwargs) -> list[Error]:
+    keys = settings.TOKEN_ENCRYPTION_KEYS
+    if not keys:
+        return [
+            Error(
+                "TOKEN_ENCRYPTION_KEYS is empty: Smartcar tokens cannot be stored.",
+                hint='Set it to one or more Fernet keys, e.g. from python -c "from cryptography.fernet import '
+                'Fernet; print(Fernet.generate_key().decode())".',
+                id="vehicles.E001",
+            )
+        ]
+    errors = []
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except (ValueError, TypeError):
+            # The position, never the key: check output ends up in logs.
+            errors.append(
+                Error(
+                    f"Key {position} of TOKEN_ENCRYPTION_KEYS is not a Fernet key (32 url-safe base64-encoded bytes).",
+                    id="vehicles.E002",
+                )
+            )
+    return errors
+
+
+@register()
+def check_smartcar_settings(app_configs=None, **kwargs) -> list[Error]:
+    errors = []
+    if not settings.SMARTCAR_CLIENT_ID or not settings.SMARTCAR_CLIENT_SECRET:
+        errors.append(
+            Error(
+                "SMARTCAR_CLIENT_ID and SMARTCAR_CLIENT_SECRET must both be set.",
+                hint="They are on your application's page in the Smartcar dashboard.",
+                id="vehicles.E003",
+            )
+        )
+    redirect = urlsplit(settings.SMARTCAR_REDIRECT_URI)
+    if redirect.scheme not in ("http", "https") or not redirect.netloc:
+        errors.append(
+            Error(
+                "SMARTCAR_REDIRECT_URI must be an absolute http(s) URL ending in /exchange on this site.",
+                id="vehicles.E004",
+            )
+        )
+    if not settings.SMARTCAR_SCOPES:
+        errors.append(Error("SMARTCAR_SCOPES is empty: Connect needs at least one permission.", id="vehicles.E005"))
+    if settings.SMARTCAR_MODE not in SMARTCAR_MODES:
+        errors.append(Error(f"SMARTCAR_MODE must be one of {', '.join(SMARTCAR_MODES)}.", id="vehicles.E006"))
+    return errors

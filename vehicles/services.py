@@ -1,0 +1,263 @@
+"""Flows that mix the database and Smartcar: Connect, the token choke point, disconnect."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from accounts.models import User
+from vehicles import smartcar_client
+from vehicles.models import PendingConnect, SmartcarConnection, Vehicle
+from vehicles.smartcar_client import AccessTokenRejected, ReauthRequired, SmartcarError
+
+logger = logging.getLogger(__name__)
+
+# Smartcar's own limit for finishing Connect is similar; a stale state is more likely replayed than late.
+STATE_LIFETIME = timedelta(minutes=10)
+# An access token closer than this to its expiry is refreshed before use, so it cannot die mid-request.
+ACCESS_TOKEN_MARGIN = timedelta(minutes=5)
+
+CONNECT_ERROR_MESSAGES = {
+    "access_denied": "You chose not to give access to your car, so nothing was connected.",
+    "user_manually_returned_to_application": (
+        "You returned before finishing Smartcar Connect, so nothing was connected."
+    ),
+    "no_vehicles": "Smartcar found no vehicles in that connected-services account, so nothing was connected.",
+    "vehicle_incompatible": "That vehicle cannot be connected through Smartcar yet, so nothing was connected.",
+    "invalid_subscription": (
+        "The car's connected-services subscription is not active. Activate it with the car maker, then try again."
+    ),
+    "configuration_error": "Smartcar reported a problem with this site's setup. Please try again later.",
+    "server_error": "Smartcar had a problem finishing Connect. Please try again in a few minutes.",
+}
+UNKNOWN_CONNECT_ERROR = "Smartcar Connect did not finish, so nothing was connected. Please try again."
+
+
+class ConnectFailed(Exception):
+    """The Connect callback cannot be completed; the message is for the person and names what happened."""
+
+
+class StateRejected(ConnectFailed):
+    """The callback's `state` is missing, unknown, someone else's, expired or already used."""
+
+
+class DisconnectFailed(Exception):
+    """Smartcar could not revoke access; nothing was removed here."""
+
+
+@dataclass(frozen=True)
+class ConnectResult:
+    connection: SmartcarConnection
+    vehicle_count: int
+    reconnected: bool
+    return_to: str
+
+
+def _state_hash(state: str) -> str:
+    return hashlib.sha256(state.encode()).hexdigest()
+
+
+def safe_return_to(candidate: str | None) -> str:
+    """`candidate` if it is a path on this site, otherwise the empty string."""
+    if (
+        candidate
+        and candidate.startswith("/")
+        and url_has_allowed_host_and_scheme(candidate, allowed_hosts=set(), require_https=False)
+    ):
+        return candidate
+    return ""
+
+
+def start_connect(*, user: User, return_to: str | None = None) -> str:
+    """Record a fresh `state` for this user and return the Smartcar Connect URL to send them to."""
+    now = timezone.now()
+    PendingConnect.objects.filter(user=user, expires_at__lt=now).delete()
+    state = secrets.token_urlsafe(32)  # 256 bits
+    scopes = list(settings.SMARTCAR_SCOPES)
+    PendingConnect.objects.create(
+        state_hash=_state_hash(state),
+        user=user,
+        return_to=safe_return_to(return_to),
+        scopes=scopes,
+        expires_at=now + STATE_LIFETIME,
+    )
+    return smartcar_client.authorization_url(state=state, scopes=scopes)
+
+
+def _claim_state(*, user: User, state: str | None) -> PendingConnect:
+    if not state:
+        raise StateRejected("This page can only be reached from Smartcar Connect. Please connect your car again.")
+    pending = PendingConnect.objects.filter(state_hash=_state_hash(state)).first()
+    # Someone else's state is reported as unknown: it tells the visitor nothing about other accounts.
+    if pending is None or pending.user_id != user.pk:
+        raise StateRejected("This Smartcar Connect link was not started from your account. Please connect again.")
+    if pending.consumed_at is not None:
+        raise StateRejected("This Smartcar Connect link was already used. Please connect again if you need to.")
+    now = timezone.now()
+    if pending.expires_at <= now:
+        raise StateRejected("This Smartcar Connect link has expired. Please connect again.")
+    # One atomic UPDATE: of two racing callbacks with the same state, exactly one changes the row.
+    if not PendingConnect.objects.filter(pk=pending.pk, consumed_at__isnull=True).update(consumed_at=now):
+        raise StateRejected("This Smartcar Connect link was already used. Please connect again if you need to.")
+    return pending
+
+
+def finish_connect(*, user: User, state: str | None, code: str | None, error: str | None = None) -> ConnectResult:
+    """Complete Connect: check `state` first, then exchange the code and store the connection and its vehicles."""
+    pending = _claim_state(user=user, state=state)
+    if error:
+        raise ConnectFailed(CONNECT_ERROR_MESSAGES.get(error, UNKNOWN_CONNECT_ERROR))
+    if not code:
+        raise ConnectFailed(UNKNOWN_CONNECT_ERROR)
+
+    try:
+        with smartcar_client.time_budget(settings.SMARTCAR_WEB_TIME_BUDGET):
+            tokens = smartcar_client.exchange_code(code=code)
+            smartcar_user_id = smartcar_client.get_user_id(access_token=tokens.access_token)
+            vehicle_ids = smartcar_client.list_vehicle_ids(access_token=tokens.access_token)
+            attributes = [
+                smartcar_client.get_attributes(access_token=tokens.access_token, vehicle_id=vehicle_id)
+                for vehicle_id in vehicle_ids
+            ]
+    except SmartcarError as exc:
+        raise ConnectFailed(f"Your car could not be connected: {exc.user_message}") from exc
+
+    with transaction.atomic():
+        # The row lock also serialises a reconnect with any refresh of the same connection.
+        connection, created = SmartcarConnection.objects.select_for_update().get_or_create(
+            owner=user,
+            smartcar_user_id=smartcar_user_id,
+            defaults={
+                "access_token": tokens.access_token,
+                "refresh_token": tokens.refresh_token,
+                "access_expires_at": tokens.access_expires_at,
+                "refresh_expires_at": tokens.refresh_expires_at,
+                "scopes": pending.scopes,
+            },
+        )
+        if not created:
+            connection.access_token = tokens.access_token
+            connection.refresh_token = tokens.refresh_token
+            connection.access_expires_at = tokens.access_expires_at
+            connection.refresh_expires_at = tokens.refresh_expires_at
+            connection.scopes = pending.scopes
+            connection.status = SmartcarConnection.Status.ACTIVE
+            connection.token_version += 1
+            connection.connected_at = timezone.now()
+            connection.last_error = ""
+            connection.last_error_at = None
+            connection.save()
+        for vehicle in attributes:
+            Vehicle.objects.update_or_create(
+                owner=user,
+                smartcar_vehicle_id=vehicle.id,
+                defaults={"connection": connection, "make": vehicle.make, "model": vehicle.model, "year": vehicle.year},
+            )
+        # Cars left out of this grant are no longer reachable through it.
+        connection.vehicles.exclude(smartcar_vehicle_id__in=vehicle_ids).delete()
+
+    logger.info(
+        "connect finished user_id=%s connection_id=%s vehicles=%d reconnected=%s",
+        user.pk,
+        connection.pk,
+        len(attributes),
+        not created,
+    )
+    return ConnectResult(
+        connection=connection,
+        vehicle_count=len(attributes),
+        reconnected=not created,
+        return_to=pending.return_to,
+    )
+
+
+def refresh_connection(*, connection_id: int, force: bool = False) -> SmartcarConnection:
+    """The one place that refreshes tokens: lock the row, re-check, refresh, save, and only then hand out."""
+    failure: SmartcarError | None = None
+    with transaction.atomic():
+        connection = SmartcarConnection.objects.select_for_update().get(pk=connection_id)
+        if connection.status != SmartcarConnection.Status.ACTIVE:
+            raise ReauthRequired(f"connection {connection_id} is {connection.status}")
+        # A sibling may have refreshed while this caller waited for the lock.
+        if not force and connection.access_token_valid_for(ACCESS_TOKEN_MARGIN):
+            return connection
+        try:
+            tokens = smartcar_client.refresh_tokens(refresh_token=connection.refresh_token)
+        except ReauthRequired as exc:
+            connection.status = SmartcarConnection.Status.NEEDS_REAUTH
+            _record_error(connection, exc)
+            failure = exc
+        except smartcar_client.AppMisconfigured:
+            # The application's credentials are wrong, not this user's grant: touch nothing.
+            logger.error("refresh refused: Smartcar rejected this application's client credentials")
+            raise
+        except SmartcarError as exc:
+            _record_error(connection, exc)
+            failure = exc
+        else:
+            connection.access_token = tokens.access_token
+            connection.refresh_token = tokens.refresh_token
+            connection.access_expires_at = tokens.access_expires_at
+            connection.refresh_expires_at = tokens.refresh_expires_at
+            connection.token_version += 1
+            connection.last_refreshed_at = timezone.now()
+            connection.last_error = ""
+            connection.last_error_at = None
+            connection.save()
+    if failure is not None:
+        # Raised after the commit, so that the recorded status and error survive.
+        logger.warning("refresh failed connection_id=%s: %s", connection_id, type(failure).__name__)
+        raise failure
+    logger.info("refresh succeeded connection_id=%s token_version=%s", connection_id, connection.token_version)
+    return connection
+
+
+def _record_error(connection: SmartcarConnection, error: SmartcarError) -> None:
+    connection.last_error = f"{type(error).__name__}: {error}"[:255]
+    connection.last_error_at = timezone.now()
+    connection.save(update_fields=["status", "last_error", "last_error_at", "updated_at"])
+
+
+def get_access_token(*, connection: SmartcarConnection) -> str:
+    """A valid access token for this connection, refreshed through the choke point when close to expiry."""
+    if connection.status != SmartcarConnection.Status.ACTIVE:
+        raise ReauthRequired(f"connection {connection.pk} is {connection.status}")
+    if connection.access_token_valid_for(ACCESS_TOKEN_MARGIN):
+        return connection.access_token
+    return refresh_connection(connection_id=connection.pk).access_token
+
+
+def disconnect_vehicle(*, vehicle: Vehicle) -> None:
+    """Revoke this application's access to the vehicle at Smartcar, then forget it (and its tokens if it was the
+    connection's last vehicle). If Smartcar cannot be reached, nothing changes here."""
+    connection = vehicle.connection
+    try:
+        with smartcar_client.time_budget(settings.SMARTCAR_WEB_TIME_BUDGET):
+            access_token = get_access_token(connection=connection)
+            smartcar_client.disconnect_vehicle(access_token=access_token, vehicle_id=vehicle.smartcar_vehicle_id)
+    except (ReauthRequired, AccessTokenRejected):
+        # Smartcar no longer honours this grant: there is nothing left to revoke.
+        logger.info("disconnect: grant already dead connection_id=%s vehicle_id=%s", connection.pk, vehicle.pk)
+    except SmartcarError as exc:
+        raise DisconnectFailed(exc.user_message) from exc
+    with transaction.atomic():
+        vehicle.delete()
+        if not connection.vehicles.exists():
+            connection.delete()
+    logger.info("disconnected vehicle owner_id=%s connection_id=%s", vehicle.owner_id, connection.pk)
+
+
+def disconnect_everything(*, user: User) -> None:
+    """Disconnect every vehicle of the user; stops at the first one Smartcar could not revoke."""
+    for vehicle in Vehicle.objects.filter(owner=user).select_related("connection"):
+        disconnect_vehicle(vehicle=vehicle)
+    # Connections whose vehicles were all removed elsewhere hold tokens for nothing.
+    SmartcarConnection.objects.filter(owner=user, vehicles__isnull=True).delete()

@@ -1,0 +1,279 @@
+"""The only module that talks to Smartcar: the official SDK, configured from settings, with its results turned
+into our dataclasses (aware datetimes) and its failures into a few named errors."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TypeVar
+
+import requests
+import smartcar
+import smartcar.config
+import smartcar.helpers
+from django.conf import settings
+from django.utils import timezone
+from smartcar.exception import SmartcarException
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Smartcar documents these lifetimes; the token endpoint only tells us the access token's.
+REFRESH_TOKEN_LIFETIME = timedelta(days=60)
+VEHICLES_PAGE_SIZE = 50
+# A runaway paging loop (a count that never matches) stops here: no account has this many cars.
+MAX_VEHICLE_PAGES = 100
+
+
+class SmartcarError(Exception):
+    """Smartcar refused or failed. `user_message` is safe to show to the person; the message is for operators."""
+
+    default_user_message = "Smartcar could not complete the request. Please try again in a moment."
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        user_message: str | None = None,
+        status: int | None = None,
+        error_type: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.user_message = user_message or self.default_user_message
+        self.status = status
+        self.error_type = error_type
+        self.code = code
+
+
+class ReauthRequired(SmartcarError):
+    """The grant is dead (the token endpoint said invalid_grant): only a new Connect brings it back."""
+
+    default_user_message = "Smartcar no longer accepts this connection. Please reconnect your car."
+
+
+class AccessTokenRejected(SmartcarError):
+    """The vehicle API refused the access token (401): refresh it once, then give up."""
+
+    default_user_message = "Smartcar did not accept this connection's credentials. Please reconnect your car."
+
+
+class AppMisconfigured(SmartcarError):
+    """Smartcar rejected this application's own credentials (invalid_client): an operator must fix settings."""
+
+    default_user_message = "This site cannot reach Smartcar right now. We have been alerted."
+
+
+class Transient(SmartcarError):
+    """Worth retrying later: a network failure, a timeout, a 5xx or a rate limit."""
+
+    default_user_message = "Smartcar is not answering right now. Please try again in a few minutes."
+
+    def __init__(self, message: str, *, retry_after: float | None = None, unknown_outcome: bool = False, **kwargs):
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+        # The request may have reached Smartcar and succeeded there (a read timeout): its effect is unknown.
+        self.unknown_outcome = unknown_outcome
+
+
+@dataclass(frozen=True)
+class Tokens:
+    access_token: str = field(repr=False)
+    refresh_token: str = field(repr=False)
+    access_expires_at: datetime
+    refresh_expires_at: datetime
+
+
+@dataclass(frozen=True)
+class VehicleAttributes:
+    id: str
+    make: str
+    model: str
+    year: int
+
+
+# --- Bounding every HTTP call ------------------------------------------------------------------------------------
+
+_deadline: ContextVar[float | None] = ContextVar("smartcar_deadline", default=None)
+
+
+@contextlib.contextmanager
+def time_budget(seconds: float) -> Iterator[None]:
+    """Bound the total time of every Smartcar call made inside the block (a web request must not wait long)."""
+    deadline = time.monotonic() + seconds
+    outer = _deadline.get()
+    token = _deadline.set(deadline if outer is None else min(outer, deadline))
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def _call_timeout() -> float:
+    timeout = settings.SMARTCAR_HTTP_TIMEOUT
+    deadline = _deadline.get()
+    if deadline is not None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise requests.ConnectTimeout("time budget for Smartcar calls exhausted before sending")
+        timeout = min(timeout, remaining)
+    return timeout
+
+
+class _BoundedRequests:
+    """Stands in for `requests` inside the SDK, whose every call waits up to a fixed 310 seconds."""
+
+    def __getattr__(self, name: str):
+        return getattr(requests, name)
+
+    def request(self, method: str, url: str, **kwargs) -> requests.Response:
+        kwargs["timeout"] = _call_timeout()
+        return requests.request(method, url, **kwargs)  # noqa: S113 - the timeout is in kwargs
+
+
+smartcar.helpers.requests = _BoundedRequests()
+
+
+def _configure_origins() -> None:
+    # The SDK reads its origins from the environment once, at import; it looks them up in smartcar.config at
+    # call time, so setting them here makes Django settings the single source.
+    smartcar.config.CONNECT_ORIGIN = settings.SMARTCAR_CONNECT_ORIGIN
+    smartcar.config.AUTH_ORIGIN = settings.SMARTCAR_AUTH_ORIGIN
+    smartcar.config.API_ORIGIN = settings.SMARTCAR_API_ORIGIN
+    smartcar.config.VEHICLE_API_ORIGIN = settings.SMARTCAR_VEHICLE_API_V3_ORIGIN
+
+
+# --- Errors ------------------------------------------------------------------------------------------------------
+
+
+def _retry_after(value: object) -> float | None:
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _translate(exc: SmartcarException) -> SmartcarError:
+    status = getattr(exc, "status_code", None)
+    error_type = getattr(exc, "type", None)
+    code = getattr(exc, "code", None)
+    user_message = getattr(exc, "suggested_user_message", None)
+    details = {"status": status, "error_type": error_type, "code": code, "user_message": user_message}
+    # Only names and numbers go into messages: bodies can be whole HTML pages.
+    described = f"Smartcar error status={status} type={error_type} code={code}"
+
+    if status is None and error_type is None:
+        # The SDK wraps network failures as a bare "SDK_ERROR"; the cause tells what happened.
+        cause = exc.__cause__
+        if isinstance(cause, requests.ConnectionError) and not isinstance(cause, requests.ReadTimeout):
+            # Includes ConnectTimeout: nothing was sent, so nothing can have happened at Smartcar.
+            return Transient(f"Smartcar unreachable: {type(cause).__name__}")
+        if isinstance(cause, requests.Timeout):
+            return Transient(f"Smartcar timed out: {type(cause).__name__}", unknown_outcome=True)
+        return SmartcarError(f"Unexpected answer from Smartcar: {type(cause).__name__ if cause else 'SDK_ERROR'}")
+    if error_type == "invalid_grant":
+        return ReauthRequired(described, **details)
+    if error_type == "invalid_client":
+        return AppMisconfigured(described, **details)
+    if status == 401 or error_type == "AUTHENTICATION":
+        return AccessTokenRejected(described, **details)
+    if status == 429 or error_type == "RATE_LIMIT":
+        return Transient(described, retry_after=_retry_after(getattr(exc, "retry_after", None)), **details)
+    if status is not None and status >= 500:
+        return Transient(described, **details)
+    return SmartcarError(described, **details)
+
+
+def _call(operation: str, function: Callable[[], T]) -> T:
+    _configure_origins()
+    try:
+        return function()
+    except SmartcarException as exc:
+        error = _translate(exc)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        # The SDK parses some malformed answers into raw exceptions instead of its own.
+        error = SmartcarError(f"Malformed answer from Smartcar: {type(exc).__name__}")
+    logger.warning("smartcar %s failed: %s (%s)", operation, error, type(error).__name__)
+    raise error
+
+
+# --- Calls -------------------------------------------------------------------------------------------------------
+
+
+def _auth_client() -> smartcar.AuthClient:
+    return smartcar.AuthClient(
+        client_id=settings.SMARTCAR_CLIENT_ID,
+        client_secret=settings.SMARTCAR_CLIENT_SECRET,
+        redirect_uri=settings.SMARTCAR_REDIRECT_URI,
+        mode=settings.SMARTCAR_MODE,
+    )
+
+
+def authorization_url(*, state: str, scopes: list[str], force_prompt: bool = False) -> str:
+    """The Connect URL to send the browser to."""
+    _configure_origins()
+    options = {"state": state, "force_prompt": force_prompt}
+    return _auth_client().get_auth_url(scopes, options)
+
+
+def _tokens(access, started: datetime) -> Tokens:
+    return Tokens(
+        access_token=access.access_token,
+        refresh_token=access.refresh_token,
+        # Counted from before the request was sent, so the stored expiry is never later than the real one.
+        access_expires_at=started + timedelta(seconds=int(access.expires_in)),
+        refresh_expires_at=started + REFRESH_TOKEN_LIFETIME,
+    )
+
+
+def exchange_code(*, code: str) -> Tokens:
+    """Trade an authorization code for tokens. Called once per code: a code is never retried."""
+    started = timezone.now()
+    access = _call("exchange_code", lambda: _auth_client().exchange_code(code))
+    return _call("exchange_code", lambda: _tokens(access, started))
+
+
+def refresh_tokens(*, refresh_token: str) -> Tokens:
+    """Trade a refresh token for a new pair (Smartcar rotates both)."""
+    started = timezone.now()
+    access = _call("refresh", lambda: _auth_client().exchange_refresh_token(refresh_token))
+    return _call("refresh", lambda: _tokens(access, started))
+
+
+def get_user_id(*, access_token: str) -> str:
+    return str(_call("get_user", lambda: smartcar.get_user(access_token)).id)
+
+
+def list_vehicle_ids(*, access_token: str) -> list[str]:
+    """Every vehicle id in the grant, across pages."""
+    ids: list[str] = []
+    for _ in range(MAX_VEHICLE_PAGES):
+        paging = {"limit": VEHICLES_PAGE_SIZE, "offset": len(ids)}
+        page = _call("get_vehicles", lambda paging=paging: smartcar.get_vehicles(access_token, paging))
+        ids.extend(str(vehicle_id) for vehicle_id in page.vehicles)
+        if not page.vehicles or len(ids) >= int(page.paging.count):
+            return ids
+    raise SmartcarError("Smartcar's vehicle list did not end")
+
+
+def _vehicle(vehicle_id: str, access_token: str, unit_system: str = "metric") -> smartcar.Vehicle:
+    # The unit system goes to the constructor: Vehicle.set_unit_system() always raises.
+    return smartcar.Vehicle(vehicle_id, access_token, {"unit_system": unit_system})
+
+
+def get_attributes(*, access_token: str, vehicle_id: str) -> VehicleAttributes:
+    attributes = _call("attributes", lambda: _vehicle(vehicle_id, access_token).attributes())
+    return VehicleAttributes(
+        id=str(attributes.id), make=str(attributes.make), model=str(attributes.model), year=int(attributes.year)
+    )
+
+
+def disconnect_vehicle(*, access_token: str, vehicle_id: str) -> None:
+    """Revoke this application's access to one vehicle."""
+    _call("disconnect", lambda: _vehicle(vehicle_id, access_token).disconnect())

@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from vehicles import views
+
+app_name = "vehicles"
+
+urlpatterns = [
+    path("", views.vehicle_list, name="list"),
+    path("<int:pk>/", views.vehicle_detail, name="detail"),
+    path("<int:pk>/disconnect", views.disconnect, name="disconnect"),
+]
