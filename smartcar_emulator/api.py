@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -16,6 +17,8 @@ from smartcar_emulator import clock, services, simulation
 from smartcar_emulator.errors import ApiError, new_request_id
 from smartcar_emulator.models import EmulatedVehicle, Grant
 from smartcar_emulator.permissions import supports
+
+logger = logging.getLogger(__name__)
 
 
 class Call:
@@ -74,6 +77,12 @@ def api_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         except ApiError as exc:
             response = exc.response(call.request_id)
             outcome = f"{exc.error_type}:{exc.code or ''}"
+        except Exception:
+            # A bug in the emulator must still look like Smartcar failing (v2 JSON), not like an HTML page.
+            logger.exception("Emulator failed on %s %s", request.method, request.path)
+            error = ApiError("SERVER", "INTERNAL")
+            response = error.response(call.request_id)
+            outcome = "SERVER:INTERNAL"
         response["SC-Request-Id"] = call.request_id
         services.log_request(
             method=request.method,

@@ -10,7 +10,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from smartcar_emulator import services
-from smartcar_emulator.errors import oauth_error
+from smartcar_emulator.errors import new_request_id, oauth_error
 
 
 def basic_credentials(request: HttpRequest) -> tuple[str, str] | None:
@@ -25,6 +25,8 @@ def basic_credentials(request: HttpRequest) -> tuple[str, str] | None:
 
 
 def _log(request: HttpRequest, response: JsonResponse, outcome: str, token: str = "") -> JsonResponse:
+    request_id = new_request_id()
+    response["SC-Request-Id"] = request_id
     services.log_request(
         method=request.method,
         path=request.path,
@@ -32,7 +34,7 @@ def _log(request: HttpRequest, response: JsonResponse, outcome: str, token: str 
         vehicle_id="",
         status_code=response.status_code,
         outcome=outcome,
-        request_id="",
+        request_id=request_id,
     )
     return response
 

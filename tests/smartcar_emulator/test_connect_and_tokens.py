@@ -414,3 +414,16 @@ def test_a_tampered_connect_flow_gets_an_error_page(client):
 
     assert response.status_code == 400
     assert b"expired or is invalid" in response.content
+
+
+def test_token_responses_carry_a_request_id_and_are_not_cached(walk_connect, emulator_url):
+    response = requests.post(
+        f"{emulator_url}/auth/oauth/token",
+        data={"grant_type": "authorization_code", "code": walk_connect()["code"], "redirect_uri": REDIRECT_URI},
+        auth=(settings.SMARTCAR_EMULATOR_CLIENT_ID, settings.SMARTCAR_EMULATOR_CLIENT_SECRET),
+        timeout=10,
+    )
+
+    assert response.headers["SC-Request-Id"]
+    assert response.headers["Cache-Control"] == "no-store"
+    assert set(response.json()) == {"access_token", "token_type", "expires_in", "refresh_token"}
