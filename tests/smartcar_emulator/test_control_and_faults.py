@@ -192,3 +192,15 @@ def test_system_check_refuses_the_emulator_in_production():
 @override_settings(PRODUCTION=True, SMARTCAR_EMULATOR_ALLOWED_IN_PRODUCTION=True)
 def test_system_check_allows_the_emulator_when_production_opts_in():
     assert emulator_not_in_production(None) == []
+
+
+def test_a_fault_on_the_vehicle_list_breaks_only_the_list(connected, control):
+    token = connected("uma", ["read_vehicle_info"]).access_token
+    control("POST", "faults", json={"path": "vehicles", "error_type": "SERVER", "error_code": "INTERNAL", "times": 1})
+
+    with pytest.raises(smartcar.SmartcarException) as excinfo:
+        smartcar.get_vehicles(token)
+
+    assert (excinfo.value.status_code, excinfo.value.type) == (500, "SERVER")
+    assert smartcar.get_user(token).id
+    assert smartcar.get_vehicles(token).vehicles
