@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.contrib.messages import get_messages
 from django.test import Client
 
 from vehicles.models import SmartcarConnection
@@ -20,6 +21,15 @@ def local_path(url: str) -> str:
 
 def query_of(url: str) -> dict[str, str]:
     return {key: values[0] for key, values in parse_qs(urlsplit(url).query).items()}
+
+
+def messages_of(response) -> list[str]:
+    return [str(message) for message in get_messages(response.wsgi_request)]
+
+
+def said(response, text: str) -> bool:
+    """Whether any message shown after `response` contains `text`."""
+    return any(text in message for message in messages_of(response))
 
 
 @pytest.fixture

@@ -6,21 +6,16 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from django.contrib.messages import get_messages
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from smartcar_emulator.models import AuthorizationCode, EmulatedVehicle
-from tests.vehicles.conftest import query_of, walk_to_callback
+from tests.vehicles.conftest import messages_of, query_of, walk_to_callback
 from vehicles import services
 from vehicles.models import SmartcarConnection, Vehicle
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def messages_of(response) -> list[str]:
-    return [str(message) for message in get_messages(response.wsgi_request)]
 
 
 def emulator_fleet(username: str) -> set[tuple[str, str, int]]:
