@@ -28,9 +28,10 @@ install: $(INSTALLED)  ## Create .venv and install the pinned development requir
 run: $(INSTALLED)  ## Start web, worker and beat on embedded defaults at http://localhost:8000 (Ctrl-C stops all)
 	@mkdir -p .run/broker/queue .run/broker/processed
 	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py migrate --noinput --database emulator
 	@printf '\n  Open http://localhost:$(PORT)/ and sign up: any email, a password of 8+ characters.\n'
 	@printf '  Password-reset emails are printed here. Ctrl-C stops web, worker and beat.\n\n'
-	@PATH="$(CURDIR)/$(BIN):$$PATH" WEB_ADDRESS=$(HOST):$(PORT) scripts/run-dev
+	@PATH="$(CURDIR)/$(BIN):$$PATH" WEB_ADDRESS=$(HOST):$(PORT) $(BIN)/python scripts/run_dev.py Procfile.dev
 
 test: $(INSTALLED)  ## Run the suite on real PostgreSQL and Redis (throwaway ones unless DATABASE_URL / CELERY_BROKER_URL are set)
 	scripts/with-test-services $(BIN)/pytest $(PYTEST_ARGS)
@@ -50,4 +51,4 @@ requirements: $(INSTALLED)  ## Re-pin requirements/*.txt from requirements/*.in
 	done
 
 clean:  ## Remove the virtualenv, the SQLite database and the quick start's runtime files
-	rm -rf $(VENV) .run db.sqlite3 db.sqlite3-shm db.sqlite3-wal staticfiles
+	rm -rf $(VENV) .run db.sqlite3 db.sqlite3-* emulator.sqlite3 emulator.sqlite3-* staticfiles

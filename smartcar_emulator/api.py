@@ -17,6 +17,7 @@ from smartcar_emulator import clock, services, simulation
 from smartcar_emulator.errors import ApiError, new_request_id
 from smartcar_emulator.models import EmulatedVehicle, Grant
 from smartcar_emulator.permissions import supports
+from smartcar_emulator.routers import database_alias
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +137,7 @@ def gate(vehicle: EmulatedVehicle, fault_path: str, *, wakes_car: bool) -> None:
         raise ApiError("VEHICLE_STATE", "ASLEEP")
 
 
-@transaction.atomic
+@transaction.atomic(using=database_alias())
 def fresh_state(vehicle: EmulatedVehicle) -> EmulatedVehicle:
     """The car with its state advanced to the emulator's now, saved so that every reader agrees."""
     locked = EmulatedVehicle.objects.select_for_update().get(pk=vehicle.pk)

@@ -11,6 +11,7 @@ from datetime import datetime
 from django.db import transaction
 
 from smartcar_emulator.models import EmulatedVehicle, EmulatorUser, Powertrain
+from smartcar_emulator.routers import database_alias
 
 NAMESPACE = uuid.UUID("7d3f4a52-2f0c-4a8e-9d0e-5c2b1e6f9a10")
 
@@ -98,7 +99,7 @@ def _vin(rng: random.Random) -> str:
     return "".join(rng.choice(VIN_CHARS) for _ in range(17))
 
 
-@transaction.atomic
+@transaction.atomic(using=database_alias())
 def user_with_fleet(*, username: str, now: datetime) -> EmulatorUser:
     """The account for this username, with its cars created the first time it logs in."""
     key = username.strip().lower()

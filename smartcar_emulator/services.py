@@ -26,6 +26,7 @@ from smartcar_emulator.models import (
     RefreshToken,
     RequestLog,
 )
+from smartcar_emulator.routers import database_alias
 
 CODE_LIFETIME = timedelta(minutes=10)
 ACCESS_LIFETIME = timedelta(hours=2)
@@ -93,7 +94,7 @@ def client_is_valid(client_id: str, client_secret: str) -> bool:
     )
 
 
-@transaction.atomic
+@transaction.atomic(using=database_alias())
 def exchange_code(*, client_id: str, code: str, redirect_uri: str | None) -> IssuedTokens:
     """Trade a code for the first token pair; a code works once, for ten minutes, with its own redirect URI."""
     now = clock.now()
@@ -110,7 +111,7 @@ def exchange_code(*, client_id: str, code: str, redirect_uri: str | None) -> Iss
     return _issue_tokens(grant, now)
 
 
-@transaction.atomic
+@transaction.atomic(using=database_alias())
 def refresh(*, client_id: str, refresh_token: str) -> IssuedTokens:
     """Rotate: every refresh returns a new pair; the old refresh token still works for a grace after first use."""
     now = clock.now()
@@ -143,7 +144,7 @@ def grant_for_access_token(token: str) -> tuple[Grant, AccessToken]:
     return row.grant, row
 
 
-@transaction.atomic
+@transaction.atomic(using=database_alias())
 def disconnect(*, grant: Grant, vehicle: EmulatedVehicle) -> None:
     """Revoke the application's access to the car: every grant of this application loses it."""
     now = clock.now()
@@ -165,7 +166,7 @@ def find_existing_grant(*, user: EmulatorUser, client_id: str, scopes: list[str]
 
 def matching_faults(*, vehicle: EmulatedVehicle | None, path: str) -> Fault | None:
     """The oldest fault that applies to this call, consuming one of its uses."""
-    with transaction.atomic():
+    with transaction.atomic(using=database_alias()):
         candidates = Fault.objects.select_for_update().filter(path__in=["", path]).order_by("pk")
         for fault in candidates:
             if fault.vehicle_id is not None and (vehicle is None or fault.vehicle_id != vehicle.pk):
@@ -180,7 +181,7 @@ def matching_faults(*, vehicle: EmulatedVehicle | None, path: str) -> Fault | No
 
 def take_from_bucket(*, key: str, capacity: float, refill_per_minute: float, now: datetime) -> int | None:
     """Take one request from a token bucket; None if it was there, else the seconds until one will be."""
-    with transaction.atomic():
+    with transaction.atomic(using=database_alias()):
         bucket, _ = RateLimitBucket.objects.select_for_update().get_or_create(
             key=key, defaults={"tokens": capacity, "updated_at": now}
         )

@@ -6,8 +6,9 @@ import socket
 
 import pytest
 import redis
+import smartcar.config
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections
 from kombu.utils.url import maybe_sanitize_url
 
 from tests.factories import PASSWORD, UserFactory
@@ -58,6 +59,26 @@ def bob(db):
 def alice_client(client, alice):
     client.force_login(alice)
     return client
+
+
+@pytest.fixture
+def emulator(live_server, settings, monkeypatch) -> str:
+    """The emulator in a live server, and both the application and the bare SDK pointed at it; its base URL."""
+    base = f"{live_server.url}/emulator"
+    origins = {
+        "CONNECT_ORIGIN": f"{base}/connect",
+        "AUTH_ORIGIN": f"{base}/auth/oauth/token",
+        "API_ORIGIN": f"{base}/api",
+        "VEHICLE_API_V3_ORIGIN": f"{base}/vehicle-api",
+    }
+    for name, url in origins.items():
+        setattr(settings, f"SMARTCAR_{name}", url)
+        # Tests that call the SDK directly; the application sets these itself from its settings.
+        monkeypatch.setattr(smartcar.config, name.replace("_V3", ""), url)
+    # The live server's request threads would keep persistent connections open past the test database's
+    # teardown; closing them at the end of every request avoids that.
+    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)
+    return base
 
 
 @pytest.fixture

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from .base import *  # noqa: F403
-from .base import INSTALLED_APPS, SMARTCAR_EMULATOR_CLIENT_ID, SMARTCAR_EMULATOR_CLIENT_SECRET, env
+from .base import (
+    BASE_DIR,
+    DATABASES,
+    INSTALLED_APPS,
+    SMARTCAR_EMULATOR_CLIENT_ID,
+    SMARTCAR_EMULATOR_CLIENT_SECRET,
+    database_config,
+    env,
+)
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 # A fixed key is fine for a laptop; production refuses to start without its own.
@@ -14,8 +22,14 @@ TOKEN_ENCRYPTION_KEYS = env.list("TOKEN_ENCRYPTION_KEYS", default=["bG9jYWwtb25s
 
 # Connect, tokens and the vehicle API come from the built-in emulator, so no Smartcar account is needed.
 SMARTCAR_EMULATOR = env.bool("SMARTCAR_EMULATOR", default=True)
-if SMARTCAR_EMULATOR and "smartcar_emulator" not in INSTALLED_APPS:
-    INSTALLED_APPS.append("smartcar_emulator")
+if SMARTCAR_EMULATOR:
+    if "smartcar_emulator" not in INSTALLED_APPS:
+        INSTALLED_APPS.append("smartcar_emulator")
+    # Its own database, as a separate service would have: see smartcar_emulator/routers.py for why.
+    DATABASES["emulator"] = database_config(
+        env.str("SMARTCAR_EMULATOR_DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'emulator.sqlite3'}")
+    )
+    DATABASE_ROUTERS = ["smartcar_emulator.routers.EmulatorRouter"]
 _emulator = "http://localhost:8000/emulator"
 SMARTCAR_CLIENT_ID = env.str("SMARTCAR_CLIENT_ID", default=SMARTCAR_EMULATOR_CLIENT_ID)
 SMARTCAR_CLIENT_SECRET = env.str("SMARTCAR_CLIENT_SECRET", default=SMARTCAR_EMULATOR_CLIENT_SECRET)

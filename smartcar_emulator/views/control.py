@@ -26,6 +26,7 @@ from smartcar_emulator.models import (
     RefreshToken,
     RequestLog,
 )
+from smartcar_emulator.routers import database_alias
 from smartcar_emulator.views.oauth import basic_credentials
 
 VEHICLE_FIELDS = ("is_locked", "is_plugged_in", "is_charging", "is_asleep")
@@ -233,7 +234,7 @@ def vehicle_detail(request: HttpRequest, vehicle_id: str) -> JsonResponse:
     car = get_object_or_404(EmulatedVehicle, vehicle_id=vehicle_id)
     if request.method == "PATCH":
         body = _body(request)
-        with transaction.atomic():
+        with transaction.atomic(using=database_alias()):
             car = EmulatedVehicle.objects.select_for_update().get(pk=car.pk)
             for name in VEHICLE_FIELDS:
                 if name in body:
@@ -258,7 +259,7 @@ def vehicle_detail(request: HttpRequest, vehicle_id: str) -> JsonResponse:
 @require_POST
 def reset(request: HttpRequest) -> JsonResponse:
     """Forget everything: people, cars, grants, tokens, faults, buckets, the log and the clock offset."""
-    with transaction.atomic():
+    with transaction.atomic(using=database_alias()):
         for model in (RequestLog, RateLimitBucket, Fault, AccessToken, RefreshToken, AuthorizationCode, Grant):
             model.objects.all().delete()
         EmulatorUser.objects.all().delete()

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 import smartcar
 import smartcar.config
 from django.conf import settings
-from django.db import connections
+
+from tests.helpers import local_path, query_of
 
 REDIRECT_URI = "http://localhost:8000/exchange"
 ALL_SCOPES = [
@@ -31,17 +31,8 @@ ALL_SCOPES = [
 
 
 @pytest.fixture
-def emulator_url(live_server, monkeypatch) -> str:
-    """The emulator's base URL; the SDK's origins point at it for the test."""
-    base = f"{live_server.url}/emulator"
-    monkeypatch.setattr(smartcar.config, "CONNECT_ORIGIN", f"{base}/connect")
-    monkeypatch.setattr(smartcar.config, "AUTH_ORIGIN", f"{base}/auth/oauth/token")
-    monkeypatch.setattr(smartcar.config, "API_ORIGIN", f"{base}/api")
-    monkeypatch.setattr(smartcar.config, "VEHICLE_API_ORIGIN", f"{base}/vehicle-api")
-    # The live server's request threads would keep persistent connections open past the test database's
-    # teardown; closing them at the end of every request avoids that.
-    monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)
-    return base
+def emulator_url(emulator) -> str:
+    return emulator
 
 
 @pytest.fixture
@@ -52,15 +43,6 @@ def auth_client(emulator_url) -> smartcar.AuthClient:
         redirect_uri=REDIRECT_URI,
         mode="test",
     )
-
-
-def query_of(location: str) -> dict[str, str]:
-    return {key: values[0] for key, values in parse_qs(urlsplit(location).query).items()}
-
-
-def local_path(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.path}?{parts.query}"
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ from django.test import Client, override_settings
 from django.utils import timezone
 
 from smartcar_emulator.models import EmulatedVehicle
-from tests.smartcar_emulator.conftest import REDIRECT_URI, local_path, query_of
+from tests.helpers import local_path, query_of
+from tests.smartcar_emulator.conftest import REDIRECT_URI
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.contrib.messages import get_messages
 from django.test import Client
 
+from tests.helpers import local_path, query_of
 from vehicles.models import SmartcarConnection
-
-
-def local_path(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.path}?{parts.query}" if parts.query else parts.path
-
-
-def query_of(url: str) -> dict[str, str]:
-    return {key: values[0] for key, values in parse_qs(urlsplit(url).query).items()}
 
 
 def messages_of(response) -> list[str]:
@@ -33,19 +23,8 @@ def said(response, text: str) -> bool:
 
 
 @pytest.fixture
-def smartcar(live_server, settings) -> Iterator[str]:
-    """Point the application at the emulator in a live server (the same settings a deployment uses)."""
-    base = f"{live_server.url}/emulator"
-    settings.SMARTCAR_CONNECT_ORIGIN = f"{base}/connect"
-    settings.SMARTCAR_AUTH_ORIGIN = f"{base}/auth/oauth/token"
-    settings.SMARTCAR_API_ORIGIN = f"{base}/api"
-    settings.SMARTCAR_VEHICLE_API_V3_ORIGIN = f"{base}/vehicle-api"
-    yield base
-    # The live server's request threads close their database connection just after replying: wait for them so
-    # the test database is never flushed or dropped under an open session.
-    for thread in threading.enumerate():
-        if "process_request_thread" in thread.name:
-            thread.join(timeout=5)
+def smartcar(emulator) -> str:
+    return emulator
 
 
 @dataclass

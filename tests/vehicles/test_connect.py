@@ -11,7 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from smartcar_emulator.models import AuthorizationCode, EmulatedVehicle
-from tests.vehicles.conftest import messages_of, query_of, walk_to_callback
+from tests.helpers import query_of
+from tests.vehicles.conftest import messages_of, walk_to_callback
 from vehicles import services
 from vehicles.models import SmartcarConnection, Vehicle
 

@@ -8,7 +8,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.urls import reverse
 
-from tests.vehicles.conftest import query_of, said, walk_to_callback
+from tests.helpers import query_of
+from tests.vehicles.conftest import said, walk_to_callback
 from vehicles.models import SmartcarConnection
 
 pytestmark = pytest.mark.django_db(transaction=True)
