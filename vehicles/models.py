@@ -41,7 +41,11 @@ class SmartcarConnection(models.Model):
                 fields=["owner", "smartcar_user_id"], name="vehicles_connection_owner_account_unique"
             ),
         ]
-        indexes = [models.Index(fields=["status", "access_expires_at"], name="vehicles_connection_due_idx")]
+        # The beat's two questions: whose access token expires soon, whose refresh token grows old.
+        indexes = [
+            models.Index(fields=["status", "access_expires_at"], name="vehicles_connection_due_idx"),
+            models.Index(fields=["status", "refresh_expires_at"], name="vehicles_connection_aging_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"Smartcar account {self.smartcar_user_id} of {self.owner_id}"

@@ -5,11 +5,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import OperationalError, transaction
+from django.db import connection as db_connection
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 
@@ -179,25 +182,78 @@ def finish_connect(*, user: User, state: str | None, code: str | None, error: st
     )
 
 
-def refresh_connection(*, connection_id: int, force: bool = False) -> SmartcarConnection:
-    """The one place that refreshes tokens: lock the row, re-check, refresh, save, and only then hand out."""
+def _due_before() -> tuple[datetime, datetime]:
+    """Due means: access token expiring before the first instant, or refresh token expiring before the second."""
+    now = timezone.now()
+    # A refresh token issued TOKEN_REFRESH_MAX_AGE_DAYS ago expires this far from now.
+    aging = smartcar_client.REFRESH_TOKEN_LIFETIME - timedelta(days=settings.TOKEN_REFRESH_MAX_AGE_DAYS)
+    return now + timedelta(minutes=settings.TOKEN_REFRESH_LEAD_TIME_MINUTES), now + aging
+
+
+def due_connection_ids() -> list[int]:
+    """ACTIVE connections whose access token expires within the lead time or whose refresh token grows old."""
+    access_before, refresh_before = _due_before()
+    return list(
+        SmartcarConnection.objects.filter(status=SmartcarConnection.Status.ACTIVE)
+        .filter(Q(access_expires_at__lte=access_before) | Q(refresh_expires_at__lte=refresh_before))
+        .order_by("access_expires_at")
+        .values_list("pk", flat=True)
+    )
+
+
+def is_due(connection: SmartcarConnection) -> bool:
+    access_before, refresh_before = _due_before()
+    return connection.access_expires_at <= access_before or connection.refresh_expires_at <= refresh_before
+
+
+def _lock(connection_id: int, *, wait: bool) -> SmartcarConnection | None:
+    """The connection, locked for this transaction; None if it is gone, or (wait=False) another refresher holds it."""
+    if wait and db_connection.vendor == "postgresql":
+        # Waiting longer than a sibling's refresh can take means something is stuck: fail instead of hanging.
+        timeout_ms = int((2 * settings.SMARTCAR_HTTP_TIMEOUT + 5) * 1000)
+        with db_connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL lock_timeout = {timeout_ms}")
+    # On SQLite there are no row locks: the IMMEDIATE transaction already holds the database's write lock.
+    queryset = SmartcarConnection.objects.select_for_update(skip_locked=not wait)
+    try:
+        return queryset.filter(pk=connection_id).first()
+    except OperationalError as exc:
+        raise smartcar_client.Transient(f"connection {connection_id} is locked by a refresh that does not end") from exc
+
+
+def _exchange_refresh_token(refresh_token: str) -> smartcar_client.Tokens:
+    try:
+        return smartcar_client.refresh_tokens(refresh_token=refresh_token)
+    except smartcar_client.Transient as exc:
+        if not exc.unknown_outcome:
+            raise
+    # The first attempt may have rotated the tokens at Smartcar before timing out. The old refresh token keeps
+    # working for about a minute after its first use, so one immediate retry recovers a fresh pair.
+    return smartcar_client.refresh_tokens(refresh_token=refresh_token)
+
+
+def _refresh(
+    connection_id: int, *, should_refresh: Callable[[SmartcarConnection], bool], wait: bool
+) -> tuple[SmartcarConnection | None, bool]:
+    """The one place that refreshes tokens: lock the row, re-check, refresh, save, and only then hand them out.
+    Returns the connection as it now is (None if gone or held by another refresher) and whether this call refreshed."""
     failure: SmartcarError | None = None
     with transaction.atomic():
-        connection = SmartcarConnection.objects.select_for_update().get(pk=connection_id)
-        if connection.status != SmartcarConnection.Status.ACTIVE:
-            raise ReauthRequired(f"connection {connection_id} is {connection.status}")
-        # A sibling may have refreshed while this caller waited for the lock.
-        if not force and connection.access_token_valid_for(ACCESS_TOKEN_MARGIN):
-            return connection
+        connection = _lock(connection_id, wait=wait)
+        # Gone, held by another refresher, no longer active, or refreshed by a sibling while this one waited.
+        if connection is None or connection.status != SmartcarConnection.Status.ACTIVE:
+            return connection, False
+        if not should_refresh(connection):
+            return connection, False
         try:
-            tokens = smartcar_client.refresh_tokens(refresh_token=connection.refresh_token)
+            tokens = _exchange_refresh_token(connection.refresh_token)
         except ReauthRequired as exc:
             connection.status = SmartcarConnection.Status.NEEDS_REAUTH
             _record_error(connection, exc)
             failure = exc
         except smartcar_client.AppMisconfigured:
-            # The application's credentials are wrong, not this user's grant: touch nothing.
-            logger.error("refresh refused: Smartcar rejected this application's client credentials")
+            # The application's own credentials are wrong, not this user's grant: change nothing, shout.
+            logger.error("refresh refused connection_id=%s: Smartcar rejected the client credentials", connection_id)
             raise
         except SmartcarError as exc:
             _record_error(connection, exc)
@@ -214,10 +270,15 @@ def refresh_connection(*, connection_id: int, force: bool = False) -> SmartcarCo
             connection.save()
     if failure is not None:
         # Raised after the commit, so that the recorded status and error survive.
-        logger.warning("refresh failed connection_id=%s: %s", connection_id, type(failure).__name__)
+        logger.warning(
+            "refresh failed connection_id=%s outcome=%s status=%s",
+            connection_id,
+            type(failure).__name__,
+            connection.status,
+        )
         raise failure
     logger.info("refresh succeeded connection_id=%s token_version=%s", connection_id, connection.token_version)
-    return connection
+    return connection, True
 
 
 def _record_error(connection: SmartcarConnection, error: SmartcarError) -> None:
@@ -226,13 +287,34 @@ def _record_error(connection: SmartcarConnection, error: SmartcarError) -> None:
     connection.save(update_fields=["status", "last_error", "last_error_at", "updated_at"])
 
 
+def refresh_due_connection(*, connection_id: int, if_version: int | None = None) -> SmartcarConnection | None:
+    """Background refresh (beat, tasks): skips a connection another refresher holds. Refreshes only if due, or, with
+    `if_version`, only if nobody has changed the tokens since that version (an operator's "refresh now")."""
+
+    def should_refresh(connection: SmartcarConnection) -> bool:
+        return connection.token_version == if_version if if_version is not None else is_due(connection)
+
+    return _refresh(connection_id, should_refresh=should_refresh, wait=False)[0]
+
+
+def refresh_if_due(*, connection_id: int, force: bool = False) -> bool:
+    """Synchronous refresh for the command: waits for the lock, then refreshes if due (or always, with force).
+    Whether this call refreshed."""
+    return _refresh(connection_id, should_refresh=lambda connection: force or is_due(connection), wait=True)[1]
+
+
 def get_access_token(*, connection: SmartcarConnection) -> str:
     """A valid access token for this connection, refreshed through the choke point when close to expiry."""
-    if connection.status != SmartcarConnection.Status.ACTIVE:
-        raise ReauthRequired(f"connection {connection.pk} is {connection.status}")
-    if connection.access_token_valid_for(ACCESS_TOKEN_MARGIN):
+    if connection.status == SmartcarConnection.Status.ACTIVE and connection.access_token_valid_for(ACCESS_TOKEN_MARGIN):
         return connection.access_token
-    return refresh_connection(connection_id=connection.pk).access_token
+    refreshed, _ = _refresh(
+        connection.pk,
+        should_refresh=lambda current: not current.access_token_valid_for(ACCESS_TOKEN_MARGIN),
+        wait=True,
+    )
+    if refreshed is None or refreshed.status != SmartcarConnection.Status.ACTIVE:
+        raise ReauthRequired(f"connection {connection.pk} is not active")
+    return refreshed.access_token
 
 
 def disconnect_vehicle(*, vehicle: Vehicle) -> None:

@@ -115,6 +115,10 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # Celery: a Redis broker in production and tests; the quick start uses kombu's filesystem transport.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+# A task runs at most CELERY_TASK_TIME_LIMIT seconds (above the Smartcar HTTP bound, which a refresh may use twice);
+# Redis redelivers an unacknowledged task after the visibility timeout, which must be longer still.
+CELERY_TASK_SOFT_TIME_LIMIT = 60
+CELERY_TASK_TIME_LIMIT = 90
 if CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(RUN_DIR / "broker" / "queue"),
@@ -123,15 +127,34 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5, "visibility_timeout": 3600}
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Publishing from a web request gives up after about a second: a dead Redis must not hang the page.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
+# Tasks are idempotent, so a task lost with its worker is better run twice than never.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-CELERY_BEAT_SCHEDULE: dict = {}
+
+# Keeping Smartcar tokens alive. Beat looks every TOKEN_REFRESH_INTERVAL_MINUTES for ACTIVE connections whose access
+# token expires within TOKEN_REFRESH_LEAD_TIME_MINUTES, or whose refresh token is older than
+# TOKEN_REFRESH_MAX_AGE_DAYS (Smartcar's die unused after 60 days), and queues one refresh for each.
+TOKEN_REFRESH_INTERVAL_MINUTES = env.int("TOKEN_REFRESH_INTERVAL_MINUTES", default=5)
+TOKEN_REFRESH_LEAD_TIME_MINUTES = env.int("TOKEN_REFRESH_LEAD_TIME_MINUTES", default=30)
+TOKEN_REFRESH_MAX_AGE_DAYS = env.int("TOKEN_REFRESH_MAX_AGE_DAYS", default=50)
+CELERY_BEAT_SCHEDULE = {
+    "refresh-due-connections": {
+        "task": "vehicles.tasks.refresh_due_connections",
+        "schedule": TOKEN_REFRESH_INTERVAL_MINUTES * 60,
+    },
+}
 
 # Smartcar: the application's credentials and the origins the SDK talks to (the names the SDK itself uses).
 SMARTCAR_CLIENT_ID = env.str("SMARTCAR_CLIENT_ID", default="")
