@@ -337,9 +337,16 @@ def disconnect_vehicle(*, vehicle: Vehicle) -> None:
     logger.info("disconnected vehicle owner_id=%s connection_id=%s", vehicle.owner_id, connection.pk)
 
 
-def disconnect_everything(*, user: User) -> None:
-    """Disconnect every vehicle of the user; stops at the first one Smartcar could not revoke."""
-    for vehicle in Vehicle.objects.filter(owner=user).select_related("connection"):
+def disconnect_connection(*, connection: SmartcarConnection) -> None:
+    """Disconnect every vehicle of one connection, then forget its tokens; stops at the first vehicle Smartcar could
+    not revoke (the vehicles already revoked stay removed)."""
+    for vehicle in connection.vehicles.select_related("connection"):
         disconnect_vehicle(vehicle=vehicle)
-    # Connections whose vehicles were all removed elsewhere hold tokens for nothing.
-    SmartcarConnection.objects.filter(owner=user, vehicles__isnull=True).delete()
+    # A connection whose vehicles were all removed holds tokens for nothing.
+    SmartcarConnection.objects.filter(pk=connection.pk).delete()
+
+
+def disconnect_everything(*, user: User) -> None:
+    """Disconnect every connection of the user; stops at the first vehicle Smartcar could not revoke."""
+    for connection in SmartcarConnection.objects.filter(owner=user):
+        disconnect_connection(connection=connection)
