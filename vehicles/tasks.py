@@ -19,6 +19,7 @@ logger = logging.getLogger(__name__)
 REFRESH_MAX_RETRIES = 8
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_CAP_SECONDS = 3600
+UNKNOWN_OUTCOME_RETRY_SECONDS = 5
 
 
 def backoff_seconds(attempt: int, retry_after: float | None = None) -> float:
@@ -38,6 +39,10 @@ def refresh_connection(self, connection_id: int, if_version: int | None = None) 
         # Recorded on the connection (a dead grant) or logged as an error for the operator: retrying cannot help.
         return
     except Transient as exc:
+        if exc.unknown_outcome:
+            # Smartcar may have rotated the tokens without our hearing back: only the old refresh token's grace
+            # (about a minute) can recover them, so the next try must come well inside it.
+            raise self.retry(countdown=UNKNOWN_OUTCOME_RETRY_SECONDS) from None
         raise self.retry(countdown=backoff_seconds(self.request.retries, exc.retry_after)) from None
     except DatabaseError:
         # Smartcar may already have rotated the tokens; the old refresh token works for about a minute more, so

@@ -1,0 +1,103 @@
+"""A token endpoint that misbehaves on cue: it stands between the application and the emulator's token endpoint
+and, for each request in turn, passes it on, fails it, or lets it reach the emulator and then loses the answer."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import requests
+
+PASS = "pass"
+HTML_502 = "html502"
+HANG = "hang"  # never reaches the emulator; answers only when the test ends
+LOSE_ANSWER = "lose-answer"  # reaches the emulator (which rotates the tokens), then the answer never arrives
+SERVER_ERROR = "503"
+RATE_LIMITED = "429"
+
+
+class TokenProxy(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, upstream: str, script: list[str] | None = None, *, default: str = PASS) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.upstream = upstream
+        self.script = deque(script or [])
+        self.default = default
+        self.calls: list[str] = []
+        self.lock = threading.Lock()
+        self.release = threading.Event()
+        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/oauth/token"
+
+    def next_action(self) -> str:
+        with self.lock:
+            action = self.script.popleft() if self.script else self.default
+            self.calls.append(action)
+            return action
+
+    def __enter__(self) -> TokenProxy:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release.set()
+        self.shutdown()
+        self.server_close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: TokenProxy
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        action = self.server.next_action()
+        if action == HTML_502:
+            self._answer(502, {"Content-Type": "text/html"}, b"<html><body><h1>502 Bad Gateway</h1></body></html>")
+        elif action == SERVER_ERROR:
+            self._answer(503, {"Content-Type": "text/html"}, b"<html><body>Service Unavailable</body></html>")
+        elif action == RATE_LIMITED:
+            # Smartcar's rate-limit errors are v2-shaped; the SDK reads Retry-After only from those.
+            payload = {
+                "type": "RATE_LIMIT",
+                "code": "SMARTCAR_API",
+                "description": "Too many requests.",
+                "docURL": None,
+                "statusCode": 429,
+                "requestId": "proxy",
+                "resolution": {"type": "RETRY_LATER"},
+            }
+            self._answer(429, {"Content-Type": "application/json", "Retry-After": "120"}, json.dumps(payload).encode())
+        elif action == HANG:
+            self.server.release.wait(timeout=30)
+        else:
+            upstream = requests.post(
+                self.server.upstream,
+                data=body,
+                headers={"Authorization": self.headers["Authorization"], "Content-Type": self.headers["Content-Type"]},
+                timeout=10,
+            )
+            if action == LOSE_ANSWER:
+                # The emulator has rotated the tokens; the caller times out before hearing so.
+                self.server.release.wait(timeout=30)
+                return
+            self._answer(upstream.status_code, {"Content-Type": upstream.headers["Content-Type"]}, upstream.content)
+
+    def _answer(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        try:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except OSError:
+            pass  # the caller gave up
+
+    def log_message(self, *args) -> None:
+        pass
