@@ -4,6 +4,7 @@ and, for each request in turn, passes it on, fails it, or lets it reach the emul
 from __future__ import annotations
 
 import json
+import random
 import threading
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,11 +22,24 @@ RATE_LIMITED = "429"
 class TokenProxy(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, upstream: str, script: list[str] | None = None, *, default: str = PASS) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        script: list[str] | None = None,
+        *,
+        default: str = PASS,
+        failures: list[str] | None = None,
+        failure_rate: float = 0.0,
+        seed: int = 0,
+    ) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.upstream = upstream
         self.script = deque(script or [])
         self.default = default
+        # Past the script: each call fails with probability `failure_rate`, as one of `failures` at random.
+        self.failures = failures or []
+        self.failure_rate = failure_rate
+        self.random = random.Random(seed)
         self.calls: list[str] = []
         self.lock = threading.Lock()
         self.release = threading.Event()
@@ -37,7 +51,12 @@ class TokenProxy(ThreadingHTTPServer):
 
     def next_action(self) -> str:
         with self.lock:
-            action = self.script.popleft() if self.script else self.default
+            if self.script:
+                action = self.script.popleft()
+            elif self.failures and self.random.random() < self.failure_rate:
+                action = self.random.choice(self.failures)
+            else:
+                action = self.default
             self.calls.append(action)
             return action
 
