@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from django.utils import timezone
 from smartcar.exception import SmartcarException
 
 from smartcar_emulator.models import RequestLog
-from tests.vehicles.token_proxy import LOSE_ANSWER, PASS, RATE_LIMITED, SERVER_ERROR, TokenProxy
+from tests.vehicles.token_proxy import LOSE_ANSWER, PASS, RATE_LIMITED, SERVER_ERROR, SLOW, TokenProxy
 from vehicles import services, tasks
 from vehicles.models import SmartcarConnection
 from vehicles.smartcar_client import AppMisconfigured, ReauthRequired, Transient
@@ -294,3 +295,33 @@ def test_an_idle_connection_is_kept_alive_past_fifty_days(alice_connection):
         assert stored.token_version == 2
         assert works_at_smartcar(stored.access_token)
         assert stored.refresh_expires_at > timezone.now() + timedelta(days=59)
+
+
+def test_a_reconnect_racing_a_refresh_waits_for_it_and_wins(alice_client, alice_connection, connect_car, settings):
+    due = make_due(alice_connection)
+    refreshed: list[str] = []
+
+    def refresh() -> None:
+        try:
+            refreshed.append(services.get_access_token(connection=due))
+        finally:
+            db.close()
+
+    with TokenProxy(settings.SMARTCAR_AUTH_ORIGIN, [SLOW, PASS]) as proxy:
+        settings.SMARTCAR_AUTH_ORIGIN = proxy.url
+        refresher = threading.Thread(target=refresh)
+        refresher.start()
+        # The refresher now holds the row lock while Smartcar takes its time; reconnect the same account meanwhile.
+        while not proxy.calls:
+            time.sleep(0.01)
+        walk = connect_car(alice_client, username="driver@example.com")
+        refresher.join(timeout=30)
+
+    assert proxy.calls == [SLOW, PASS]
+    assert walk.response.url == reverse("vehicles:list")
+    stored = SmartcarConnection.objects.get(pk=due.pk)
+    # Refresh (version 2) committed first; the reconnect waited for the lock, re-read the row and made version 3.
+    assert stored.token_version == 3
+    assert stored.access_token != refreshed[0]
+    assert stored.connected_at > stored.last_refreshed_at
+    assert works_at_smartcar(stored.access_token)

@@ -17,6 +17,8 @@ HANG = "hang"  # never reaches the emulator; answers only when the test ends
 LOSE_ANSWER = "lose-answer"  # reaches the emulator (which rotates the tokens), then the answer never arrives
 SERVER_ERROR = "503"
 RATE_LIMITED = "429"
+SLOW = "slow"  # reaches the emulator at once, answers three seconds later
+SLOW_SECONDS = 3.0
 
 
 class TokenProxy(ThreadingHTTPServer):
@@ -101,6 +103,8 @@ class _Handler(BaseHTTPRequestHandler):
                 headers={"Authorization": self.headers["Authorization"], "Content-Type": self.headers["Content-Type"]},
                 timeout=10,
             )
+            if action == SLOW:
+                self.server.release.wait(timeout=SLOW_SECONDS)
             if action == LOSE_ANSWER:
                 # The emulator has rotated the tokens; the caller times out before hearing so.
                 self.server.release.wait(timeout=30)

@@ -1,0 +1,524 @@
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from datetime import timedelta
+from unittest import mock
+
+import pytest
+from django.apps import apps as django_apps
+from django.contrib.admin.models import CHANGE, DELETION, LogEntry
+from django.contrib.admin.utils import quote
+from django.contrib.auth.models import Group, Permission
+from django.db import connection as db_connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+from kombu.exceptions import OperationalError
+
+from accounts.models import User
+from config.celery import app as celery_app
+from tests.factories import SmartcarConnectionFactory, UserFactory, VehicleFactory
+from vehicles import smartcar_client
+from vehicles.models import SmartcarConnection, Vehicle
+from vehicles.tasks import refresh_connection
+
+support_migration = importlib.import_module("vehicles.migrations.0003_support_group")
+
+CONNECTIONS = "admin:vehicles_smartcarconnection_changelist"
+VEHICLES = "admin:vehicles_vehicle_changelist"
+USERS = "admin:accounts_user_changelist"
+
+
+def admin_url(obj, view: str) -> str:
+    return reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_{view}", args=[quote(obj.pk)])
+
+
+def token_slices(tokens: set[str], width: int = 12) -> set[str]:
+    """Every token, and every `width`-character piece of one: a page may show no part of a token."""
+    return tokens | {token[i : i + width] for token in tokens for i in range(len(token) - width + 1)}
+
+
+def assert_shows_no_token(response, tokens: set[str]) -> None:
+    html = response.content.decode()
+    assert not any(piece in html for piece in token_slices(tokens)), f"{response.request['PATH_INFO']} shows a token"
+
+
+def action(client: Client, name: str, connections: list[SmartcarConnection], **extra):
+    return client.post(reverse(CONNECTIONS), {"action": name, "_selected_action": [c.pk for c in connections], **extra})
+
+
+def take_queued_refreshes() -> list[tuple[list, dict]]:
+    """The refresh tasks waiting in Redis, as (args, kwargs), taken off the queue."""
+    found = []
+    with celery_app.connection_for_read() as broker:
+        queue = broker.SimpleQueue(celery_app.conf.task_default_queue)
+        while True:
+            try:
+                message = queue.get(block=False)
+            except queue.Empty:
+                break
+            message.ack()
+            if message.headers["task"] == refresh_connection.name:
+                args, kwargs, _ = message.decode()
+                found.append((args, kwargs))
+        queue.close()
+    return found
+
+
+def reaches_vehicle(access_token: str, vehicle_id: str) -> bool:
+    try:
+        smartcar_client.get_attributes(access_token=access_token, vehicle_id=vehicle_id)
+    except smartcar_client.AccessTokenRejected:
+        return False
+    return True
+
+
+@pytest.fixture
+def support_group(db) -> Group:
+    """The migration's group. Transactional tests empty every table, so then it is made again by the same code."""
+    if not Group.objects.filter(name=support_migration.SUPPORT_GROUP).exists():
+        support_migration.create_support_group(django_apps, db_connection.schema_editor())
+    return Group.objects.get(name=support_migration.SUPPORT_GROUP)
+
+
+@pytest.fixture
+def support_client(support_group) -> Client:
+    user = UserFactory(email="support@example.com", is_staff=True)
+    user.groups.add(support_group)
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def empty_queue() -> None:
+    take_queued_refreshes()
+
+
+# --- Tokens never show ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_admin_page_about_a_real_connection_shows_any_part_of_a_token(
+    admin_client, alice, alice_connection, empty_queue
+):
+    connection = alice_connection
+    vehicles = list(connection.vehicles.all())
+    tokens = {connection.access_token, connection.refresh_token}
+    pages = []
+
+    def visit(url: str, status: int = 200, **query):
+        response = admin_client.get(url, query)
+        assert response.status_code == status, url
+        pages.append(response)
+
+    visit(reverse("admin:index"))
+    visit(reverse(CONNECTIONS))
+    visit(reverse(CONNECTIONS), q=vehicles[0].smartcar_vehicle_id)
+    visit(reverse(CONNECTIONS), health="expiring")
+    visit(admin_url(connection, "change"))
+    visit(admin_url(connection, "delete"), status=403)
+    visit(reverse(VEHICLES))
+    for vehicle in vehicles:
+        visit(admin_url(vehicle, "change"))
+        visit(admin_url(vehicle, "history"))
+        visit(admin_url(vehicle, "delete"), status=403)
+    visit(reverse(USERS))
+    visit(admin_url(alice, "change"))
+    visit(admin_url(alice, "delete"))
+
+    refreshed = admin_client.get(action(admin_client, "refresh_now", [connection]).url)
+    # A worker runs what was queued: the connection now has a second token pair, which must not show either.
+    for args, kwargs in take_queued_refreshes():
+        refresh_connection.apply(args=args, kwargs=kwargs)
+    connection.refresh_from_db()
+    tokens |= {connection.access_token, connection.refresh_token}
+    visit(admin_url(connection, "history"))
+    visit(admin_url(connection, "change"))
+    visit(admin_url(alice, "change"))
+    confirmation = action(admin_client, "disconnect_connections", [connection])
+    disconnected = admin_client.get(action(admin_client, "disconnect_connections", [connection], post="yes").url)
+    visit(reverse("admin:index"))
+
+    assert len(tokens) == 4
+    assert "Queued a refresh for 1 connection(s)." in refreshed.content.decode()
+    assert "Queued a refresh." in pages[-4].content.decode()  # the connection's history
+    assert confirmation.status_code == 200
+    assert "Disconnected 1 connection(s)." in disconnected.content.decode()
+    pages += [refreshed, confirmation, disconnected]
+    for page in pages:
+        assert_shows_no_token(page, tokens)
+    history = " ".join(f"{e.object_repr} {e.change_message}" for e in LogEntry.objects.all())
+    assert not any(piece in history for piece in token_slices(tokens))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_support_group_sees_every_page_without_a_token_but_cannot_change_anything(
+    support_client, alice, alice_connection, empty_queue
+):
+    connection = alice_connection
+    vehicle = connection.vehicles.first()
+    tokens = {connection.access_token, connection.refresh_token}
+
+    viewable = [
+        reverse("admin:index"),
+        reverse(CONNECTIONS),
+        admin_url(connection, "change"),
+        admin_url(connection, "history"),
+        reverse(VEHICLES),
+        admin_url(vehicle, "change"),
+        reverse(USERS),
+        admin_url(alice, "change"),
+        admin_url(alice, "history"),
+    ]
+    for url in viewable:
+        page = support_client.get(url)
+        assert page.status_code == 200, url
+        assert_shows_no_token(page, tokens)
+    connections_page = support_client.get(reverse(CONNECTIONS)).content.decode()
+    assert 'name="action"' not in connections_page
+    assert 'type="submit" value="Save"' not in support_client.get(admin_url(alice, "change")).content.decode()
+
+    refused = [
+        ("post", admin_url(connection, "change"), {"status": "revoked"}),
+        ("post", admin_url(alice, "change"), {"email": "mallory@example.com", "is_superuser": "on"}),
+        ("get", admin_url(connection, "delete"), {}),
+        ("get", admin_url(vehicle, "delete"), {}),
+        ("get", admin_url(alice, "delete"), {}),
+        ("post", reverse(CONNECTIONS), {"action": "refresh_now", "_selected_action": [connection.pk]}),
+        ("post", reverse(CONNECTIONS), {"action": "disconnect_connections", "_selected_action": [connection.pk]}),
+        (
+            "post",
+            reverse(CONNECTIONS),
+            {"action": "disconnect_connections", "_selected_action": [connection.pk], "post": "yes"},
+        ),
+    ]
+    for method, url, data in refused:
+        response = getattr(support_client, method)(url, data)
+        assert response.status_code == 403, (method, url, data)
+        assert_shows_no_token(response, tokens)
+
+    assert take_queued_refreshes() == []
+    assert SmartcarConnection.objects.get(pk=connection.pk).status == SmartcarConnection.Status.ACTIVE
+    assert User.objects.get(pk=alice.pk).email == "alice@example.com"
+    assert not LogEntry.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_superuser_has_no_token_field_to_edit_and_a_crafted_post_changes_nothing(admin_client, alice_connection):
+    connection = alice_connection
+    before = (connection.access_token, connection.refresh_token, connection.token_version)
+
+    page = admin_client.get(admin_url(connection, "change"))
+    crafted = admin_client.post(
+        admin_url(connection, "change"), {"access_token": "attacker-access", "refresh_token": "attacker-refresh"}
+    )
+    added = admin_client.post(
+        reverse("admin:vehicles_smartcarconnection_add"),
+        {"owner": connection.owner_id, "smartcar_user_id": "x", "access_token": "a", "refresh_token": "r"},
+    )
+
+    assert not {"access_token", "refresh_token"} & set(page.context["adminform"].form.fields)
+    assert 'name="access_token"' not in page.content.decode()
+    assert crafted.status_code == 403
+    assert added.status_code == 403
+    connection.refresh_from_db()
+    assert (connection.access_token, connection.refresh_token, connection.token_version) == before
+    assert SmartcarConnection.objects.count() == 1
+
+
+# --- Actions ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_refresh_now_queues_one_refresh_pinned_to_the_version_it_saw(admin_client, alice_connection, empty_queue):
+    connection = alice_connection
+    version = connection.token_version
+
+    response = action(admin_client, "refresh_now", [connection])
+
+    assert "Queued a refresh for 1 connection(s)." in admin_client.get(response.url).content.decode()
+    queued = take_queued_refreshes()
+    assert queued == [([connection.pk], {"if_version": version})]
+    assert LogEntry.objects.get(object_id=str(connection.pk), action_flag=CHANGE).change_message == "Queued a refresh."
+    # Delivered, it refreshes at Smartcar; delivered twice, the second finds a newer version and does nothing.
+    args, kwargs = queued[0]
+    refresh_connection.apply(args=args, kwargs=kwargs)
+    connection.refresh_from_db()
+    assert connection.token_version == version + 1
+    refreshed_token = connection.access_token
+    refresh_connection.apply(args=args, kwargs=kwargs)
+    connection.refresh_from_db()
+    assert (connection.token_version, connection.access_token) == (version + 1, refreshed_token)
+
+
+def test_refresh_now_skips_connections_that_are_not_active(
+    admin_client, empty_queue, django_capture_on_commit_callbacks
+):
+    active = SmartcarConnectionFactory()
+    dead = SmartcarConnectionFactory(status=SmartcarConnection.Status.NEEDS_REAUTH)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = action(admin_client, "refresh_now", [active, dead])
+
+    page = admin_client.get(response.url).content.decode()
+    assert "Queued a refresh for 1 connection(s)." in page
+    assert "Skipped 1 connection(s) that are not active" in page
+    assert take_queued_refreshes() == [([active.pk], {"if_version": active.token_version})]
+
+
+def test_refresh_now_says_so_when_the_task_queue_is_down(admin_client):
+    connection = SmartcarConnectionFactory()
+    unreachable = mock.create_autospec(refresh_connection, instance=True)
+    unreachable.delay_on_commit.side_effect = OperationalError("Error 111 connecting to 127.0.0.1:6379.")
+
+    with mock.patch("vehicles.admin.refresh_connection", unreachable):
+        response = action(admin_client, "refresh_now", [connection])
+
+    assert response.status_code == 302
+    page = admin_client.get(response.url).content.decode()
+    assert "The task queue cannot be reached: queued a refresh for 0 of 1 connection(s)." in page
+    assert not LogEntry.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_disconnect_first_lists_what_will_be_revoked_and_changes_nothing(admin_client, alice, alice_connection):
+    response = action(admin_client, "disconnect_connections", [alice_connection])
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert alice.email in page
+    assert alice_connection.smartcar_user_id in page
+    for vehicle in alice_connection.vehicles.all():
+        assert str(vehicle) in page
+        assert vehicle.smartcar_vehicle_id in page
+    assert SmartcarConnection.objects.filter(pk=alice_connection.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_disconnect_revokes_at_smartcar_then_removes_the_connection(admin_client, alice_connection):
+    token = alice_connection.access_token
+    vehicle_ids = list(alice_connection.vehicles.values_list("smartcar_vehicle_id", flat=True))
+    assert all(reaches_vehicle(token, vehicle_id) for vehicle_id in vehicle_ids)
+
+    response = action(admin_client, "disconnect_connections", [alice_connection], post="yes")
+
+    assert "Disconnected 1 connection(s)." in admin_client.get(response.url).content.decode()
+    assert not SmartcarConnection.objects.exists()
+    assert not Vehicle.objects.exists()
+    assert not any(reaches_vehicle(token, vehicle_id) for vehicle_id in vehicle_ids)
+    assert LogEntry.objects.get(action_flag=DELETION).object_repr == str(alice_connection)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_disconnect_reports_a_connection_smartcar_cannot_revoke_and_keeps_it(
+    admin_client, alice_connection, settings, unused_port
+):
+    settings.SMARTCAR_API_ORIGIN = f"http://127.0.0.1:{unused_port}"
+
+    response = action(admin_client, "disconnect_connections", [alice_connection], post="yes")
+
+    page = admin_client.get(response.url).content.decode()
+    assert f"{alice_connection} is still connected:" in page
+    assert "Disconnected" not in page
+    assert SmartcarConnection.objects.filter(pk=alice_connection.pk).exists()
+    assert alice_connection.vehicles.exists()
+
+
+# --- What the pages show ----------------------------------------------------------------------------------------
+
+
+def test_connection_list_shows_token_times_health_and_vehicle_count(admin_client):
+    connection = SmartcarConnectionFactory(
+        access_expires_at=timezone.now() - timedelta(hours=3),
+        refresh_expires_at=timezone.now() + timedelta(days=50),
+        last_error="Transient: Smartcar error status=503 type=SERVER code=None",
+    )
+    VehicleFactory.create_batch(3, connection=connection)
+
+    page = admin_client.get(reverse(CONNECTIONS)).content.decode()
+
+    assert "expired 3\xa0hours ago" in page
+    assert "1\xa0week, 3\xa0days" in page  # refresh token age: issued 60 - 50 days ago
+    assert "in 1\xa0month" in page
+    assert "status=503" in page
+    assert '<td class="field-vehicle_count">3</td>' in page
+    assert admin_url(connection.owner, "change") in page
+
+
+def test_health_filter_finds_connections_expiring_soon_and_those_whose_refresh_fails(admin_client, settings):
+    settings.TOKEN_REFRESH_LEAD_TIME_MINUTES = 30
+    now = timezone.now()
+    expiring = SmartcarConnectionFactory(access_expires_at=now + timedelta(minutes=10))
+    aging = SmartcarConnectionFactory(refresh_expires_at=now + timedelta(days=5))
+    failing = SmartcarConnectionFactory(last_error="Transient: Smartcar unreachable: ConnectionError")
+    healthy = SmartcarConnectionFactory()
+
+    def listed(**query) -> set[int]:
+        return {c.pk for c in admin_client.get(reverse(CONNECTIONS), query).context["cl"].result_list}
+
+    assert listed(health="expiring") == {expiring.pk, aging.pk}
+    assert listed(health="failing") == {failing.pk}
+    assert listed() == {expiring.pk, aging.pk, failing.pk, healthy.pk}
+
+
+def test_connection_search_reaches_owner_ids_and_vehicles_and_counts_stay_right(admin_client):
+    connection = SmartcarConnectionFactory(owner__email="carol@example.com")
+    tesla = VehicleFactory(connection=connection, make="TESLA", model="Model Y", data={"vin": "5YJ3E1EA7KF317000"})
+    VehicleFactory(connection=connection, make="BMW", model="i4")
+    SmartcarConnectionFactory()
+
+    for term in ("carol@", connection.smartcar_user_id, tesla.smartcar_vehicle_id, "tesla", "model y", "KF317"):
+        rows = admin_client.get(reverse(CONNECTIONS), {"q": term}).context["cl"].result_list
+        assert [(row.pk, row.vehicle_count) for row in rows] == [(connection.pk, 2)], term
+
+
+def test_vehicle_page_shows_its_data_escaped_and_links_to_its_connection_and_owner(admin_client):
+    vehicle = VehicleFactory(
+        data={"odometer": {"distance": 1234.5}, "<b>note</b>": "<script>alert(1)</script>", "doors": [1, None]},
+        data_fetched_at=timezone.now(),
+    )
+
+    page = admin_client.get(admin_url(vehicle, "change")).content.decode()
+
+    assert "<dt>odometer</dt><dd><dl><dt>distance</dt><dd>1234.5</dd></dl></dd>" in page
+    assert "<dt>&lt;b&gt;note&lt;/b&gt;</dt><dd>&lt;script&gt;alert(1)&lt;/script&gt;</dd>" in page
+    assert "<ol><li>1</li><li>null</li></ol>" in page
+    assert "<script>alert(1)" not in page
+    assert admin_url(vehicle.connection, "change") in page
+    assert admin_url(vehicle.owner, "change") in page
+    connection_page = admin_client.get(admin_url(vehicle.connection, "change")).content.decode()
+    assert admin_url(vehicle, "change") in connection_page
+
+
+def test_vehicle_list_filters_by_make_year_and_connection_status(admin_client):
+    kept = VehicleFactory(make="TESLA", year=2021)
+    VehicleFactory(make="TESLA", year=2019)
+    VehicleFactory(make="BMW", year=2021)
+    SmartcarConnection.objects.filter(pk=kept.connection_id).update(status=SmartcarConnection.Status.NEEDS_REAUTH)
+
+    response = admin_client.get(
+        reverse(VEHICLES), {"make": "TESLA", "year": "2021", "connection__status__exact": "needs_reauth"}
+    )
+
+    assert [v.pk for v in response.context["cl"].result_list] == [kept.pk]
+    assert f'<a href="{admin_url(kept.connection, "change")}">Needs reconnecting</a>' in response.content.decode()
+
+
+def test_user_page_lists_connections_and_vehicles_read_only_with_links(admin_client):
+    vehicle = VehicleFactory()
+    user = vehicle.owner
+
+    response = admin_client.get(admin_url(user, "change"))
+
+    page = response.content.decode()
+    assert admin_url(vehicle.connection, "change") in page
+    assert admin_url(vehicle, "change") in page
+    inlines = response.context["inline_admin_formsets"]
+    assert [inline.formset.prefix for inline in inlines] == ["smartcar_connections", "vehicles"]
+    for inline in inlines:
+        assert (inline.has_add_permission, inline.has_change_permission, inline.has_delete_permission) == (
+            False,
+            False,
+            False,
+        )
+        # Only the hidden row id and parent link: nothing a POST could change.
+        assert [set(form.fields) for form in inline.formset.forms] == [{"id", "owner"}]
+
+
+def test_a_user_with_a_connection_cannot_be_deleted_until_it_is_disconnected(admin_client):
+    connection = SmartcarConnectionFactory()
+    user = connection.owner
+
+    page = admin_client.get(admin_url(user, "delete")).content.decode()
+    admin_client.post(admin_url(user, "delete"), {"post": "yes"})
+
+    assert "protected related objects" in page
+    assert admin_url(connection, "change") in page
+    assert "disconnect it first" in page
+    assert User.objects.filter(pk=user.pk).exists()
+    connection.delete()
+    admin_client.post(admin_url(user, "delete"), {"post": "yes"})
+    assert not User.objects.filter(pk=user.pk).exists()
+
+
+# --- Query counts -----------------------------------------------------------------------------------------------
+
+
+def one_connection_with_two_vehicles() -> None:
+    VehicleFactory.create_batch(2, connection=SmartcarConnectionFactory())
+
+
+@pytest.mark.parametrize(
+    ("url_name", "add_row"),
+    [
+        (CONNECTIONS, one_connection_with_two_vehicles),
+        (VEHICLES, VehicleFactory),
+        (USERS, UserFactory),
+    ],
+)
+def test_changelist_queries_do_not_grow_with_rows(admin_client, admin_user, url_name: str, add_row: Callable):
+    url = reverse(url_name)
+    if url_name != USERS:  # the signed-in admin is already the users list's first row
+        add_row()
+    admin_client.get(url)  # sessions and content types are cached on first use
+
+    with CaptureQueriesContext(db_connection) as one_row:
+        one = admin_client.get(url)
+    for _ in range(49):
+        add_row()
+    with CaptureQueriesContext(db_connection) as fifty_rows:
+        fifty = admin_client.get(url)
+
+    print("QUERIES", url_name, len(one_row), len(fifty_rows))
+    assert (one.context["cl"].result_count, fifty.context["cl"].result_count) == (1, 50)
+    assert len(one_row) == len(fifty_rows), f"{len(one_row)} queries for 1 row, {len(fifty_rows)} for 50"
+
+
+def test_user_page_queries_do_not_grow_with_connections_and_vehicles(admin_client):
+    user = UserFactory()
+    VehicleFactory(connection=SmartcarConnectionFactory(owner=user))
+    url = admin_url(user, "change")
+    admin_client.get(url)
+
+    with CaptureQueriesContext(db_connection) as one_each:
+        admin_client.get(url)
+    for _ in range(49):
+        VehicleFactory(connection=SmartcarConnectionFactory(owner=user))
+    with CaptureQueriesContext(db_connection) as fifty_each:
+        admin_client.get(url)
+
+    print("QUERIES user page", len(one_each), len(fifty_each))
+    assert len(one_each) == len(fifty_each), f"{len(one_each)} queries for 1 connection, {len(fifty_each)} for 50"
+
+
+# --- The support group ------------------------------------------------------------------------------------------
+
+
+def test_the_support_group_holds_every_view_permission_of_the_project_and_nothing_else(support_group):
+    project_models = [
+        *django_apps.get_app_config("accounts").get_models(),
+        *django_apps.get_app_config("vehicles").get_models(),
+    ]
+    expected = {f"view_{model._meta.model_name}" for model in project_models}
+
+    granted = set(support_group.permissions.values_list("codename", flat=True))
+
+    assert granted == expected
+    assert {"view_user", "view_smartcarconnection", "view_vehicle"} <= granted
+
+
+def test_the_support_group_migration_can_be_reversed_and_run_again(support_group):
+    schema_editor = db_connection.schema_editor()
+    granted = set(support_group.permissions.all())
+
+    support_migration.remove_support_group(django_apps, schema_editor)
+    assert not Group.objects.filter(name="support").exists()
+    support_migration.create_support_group(django_apps, schema_editor)
+    support_migration.create_support_group(django_apps, schema_editor)
+
+    group = Group.objects.get(name="support")
+    assert set(group.permissions.all()) == granted
+    assert Permission.objects.filter(codename="view_vehicle").count() == 1
