@@ -2,10 +2,15 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from accounts.forms import AdminAddUserForm, AdminChangeUserForm
 from accounts.models import User
+from vehicles.admin import TOKEN_FIELDS, SmartcarConnectionInline, VehicleInline, admin_link
+from vehicles.models import SmartcarConnection, Vehicle
 
 
 @admin.register(User)
@@ -24,3 +29,21 @@ class UserAdmin(DjangoUserAdmin):
     search_fields = ("email", "first_name", "last_name")
     ordering = ("email",)
     readonly_fields = ("last_login", "date_joined")
+    inlines = [SmartcarConnectionInline, VehicleInline]
+
+    def get_inlines(self, request: HttpRequest, obj: User | None) -> list:
+        # Connections and vehicles only come from Smartcar Connect: a new user has none to show.
+        return self.inlines if obj is not None else []
+
+    def get_deleted_objects(self, objs: list[User] | QuerySet, request: HttpRequest) -> tuple:
+        deletable, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        connections = SmartcarConnection.objects.filter(owner__in=objs).select_related("owner").defer(*TOKEN_FIELDS)
+        if connections:
+            # Deleting the rows would forget the tokens and leave the grants alive at Smartcar: an operator
+            # disconnects first (which revokes there), and the connection admin's refusal to delete means that.
+            protected = [
+                *protected,
+                *(format_html("Smartcar connection: {} (disconnect it first)", admin_link(c)) for c in connections),
+            ]
+            perms_needed -= {SmartcarConnection._meta.verbose_name, Vehicle._meta.verbose_name}
+        return deletable, model_count, perms_needed, protected

@@ -428,6 +428,30 @@ def test_user_page_lists_connections_and_vehicles_read_only_with_links(admin_cli
         assert [set(form.fields) for form in inline.formset.forms] == [{"id", "owner"}]
 
 
+def test_a_user_with_connections_can_still_be_edited_and_the_connections_stay_as_they_were(admin_client):
+    vehicle = VehicleFactory()
+    user, connection = vehicle.owner, vehicle.connection
+    page = admin_client.get(admin_url(user, "change"))
+    data = {"email": user.email, "first_name": "Dana", "last_name": "", "is_active": "on"}
+    for inline in page.context["inline_admin_formsets"]:
+        formset = inline.formset
+        data |= {f"{formset.prefix}-{key}": value for key, value in formset.management_form.initial.items()}
+        for form in formset.forms:
+            # What a crafted POST could add to each row: none of it is a field of the form.
+            data |= {f"{form.prefix}-id": form.instance.pk, f"{form.prefix}-owner": user.pk}
+            data |= {f"{form.prefix}-status": "revoked", f"{form.prefix}-make": "HACKED"}
+            data |= {f"{form.prefix}-access_token": "attacker-access"}
+    token = connection.access_token
+
+    response = admin_client.post(admin_url(user, "change"), data)
+
+    assert response.status_code == 302, response.context and response.context["errors"]
+    assert User.objects.get(pk=user.pk).first_name == "Dana"
+    connection.refresh_from_db()
+    assert (connection.status, connection.access_token) == (SmartcarConnection.Status.ACTIVE, token)
+    assert Vehicle.objects.get(pk=vehicle.pk).make == vehicle.make
+
+
 def test_a_user_with_a_connection_cannot_be_deleted_until_it_is_disconnected(admin_client):
     connection = SmartcarConnectionFactory()
     user = connection.owner
@@ -472,7 +496,6 @@ def test_changelist_queries_do_not_grow_with_rows(admin_client, admin_user, url_
     with CaptureQueriesContext(db_connection) as fifty_rows:
         fifty = admin_client.get(url)
 
-    print("QUERIES", url_name, len(one_row), len(fifty_rows))
     assert (one.context["cl"].result_count, fifty.context["cl"].result_count) == (1, 50)
     assert len(one_row) == len(fifty_rows), f"{len(one_row)} queries for 1 row, {len(fifty_rows)} for 50"
 
@@ -490,7 +513,6 @@ def test_user_page_queries_do_not_grow_with_connections_and_vehicles(admin_clien
     with CaptureQueriesContext(db_connection) as fifty_each:
         admin_client.get(url)
 
-    print("QUERIES user page", len(one_each), len(fifty_each))
     assert len(one_each) == len(fifty_each), f"{len(one_each)} queries for 1 connection, {len(fifty_each)} for 50"
 
 

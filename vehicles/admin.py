@@ -1,0 +1,348 @@
+"""Connections and vehicles in the admin: who is connected, which cars, which grants fail and why; never a token."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.utils import quote
+from django.contrib.auth import get_permission_codename
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Model, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.timesince import timesince, timeuntil
+from kombu.exceptions import OperationalError
+
+from vehicles import services
+from vehicles.models import SmartcarConnection, Vehicle
+from vehicles.smartcar_client import REFRESH_TOKEN_LIFETIME
+from vehicles.tasks import refresh_connection
+
+logger = logging.getLogger(__name__)
+
+# Deferred in every admin query and excluded from every form: what is never loaded cannot be rendered, and the
+# pages keep working while a key is missing from TOKEN_ENCRYPTION_KEYS.
+TOKEN_FIELDS = ("access_token", "refresh_token")
+CONNECTION_TOKEN_FIELDS = tuple(f"connection__{name}" for name in TOKEN_FIELDS)
+
+
+def admin_link(obj: Model, text: object | None = None) -> str:
+    """A link to the admin page of `obj`, labelled `text` (default: str(obj))."""
+    opts = obj._meta
+    url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[quote(obj.pk)])
+    return format_html('<a href="{}">{}</a>', url, obj if text is None else text)
+
+
+def humanize_expiry(moment: datetime) -> str:
+    """'in 25 minutes', or 'expired 3 hours ago'."""
+    now = timezone.now()
+    if moment <= now:
+        return f"expired {timesince(moment, now)} ago"
+    return f"in {timeuntil(moment, now)}"
+
+
+def render_snapshot(value: object) -> str:
+    """JSON as nested definition lists and lists, every key and value escaped."""
+    if isinstance(value, dict):
+        items = ((key, render_snapshot(item)) for key, item in value.items())
+        return format_html("<dl>{}</dl>", format_html_join("", "<dt>{}</dt><dd>{}</dd>", items))
+    if isinstance(value, list):
+        return format_html("<ol>{}</ol>", format_html_join("", "<li>{}</li>", ((render_snapshot(v),) for v in value)))
+    return format_html("{}", value if isinstance(value, str) else json.dumps(value))
+
+
+class ConnectionHealthFilter(admin.SimpleListFilter):
+    title = "health"
+    parameter_name = "health"
+    EXPIRING_SOON = "expiring"
+    REFRESH_FAILING = "failing"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [(self.EXPIRING_SOON, "Expiring soon"), (self.REFRESH_FAILING, "Refresh failing")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == self.EXPIRING_SOON:
+            # Exactly the connections the next beat sweep will refresh.
+            return queryset.filter(pk__in=services.due_connection_ids())
+        if self.value() == self.REFRESH_FAILING:
+            return queryset.exclude(last_error="")
+        return queryset
+
+
+class ConnectionColumns:
+    """What the connection list and the user page's connection rows show about a connection's tokens."""
+
+    @admin.display(description="owner", ordering="owner__email")
+    def owner_link(self, connection: SmartcarConnection) -> str:
+        return admin_link(connection.owner)
+
+    @admin.display(description="access token expires", ordering="access_expires_at")
+    def access_token_expires(self, connection: SmartcarConnection) -> str:
+        return humanize_expiry(connection.access_expires_at)
+
+    @admin.display(description="refresh token age", ordering="-refresh_expires_at")
+    def refresh_token_age(self, connection: SmartcarConnection) -> str:
+        # Smartcar only says how long an access token lives; a refresh token lives a documented 60 days.
+        return timesince(connection.refresh_expires_at - REFRESH_TOKEN_LIFETIME)
+
+    @admin.display(description="refresh token expires", ordering="refresh_expires_at")
+    def refresh_token_expires(self, connection: SmartcarConnection) -> str:
+        return humanize_expiry(connection.refresh_expires_at)
+
+    @admin.display(description="vehicles", ordering="vehicle_count")
+    def vehicle_count(self, connection: SmartcarConnection) -> int:
+        return connection.vehicle_count
+
+
+def connections_for_admin(queryset: QuerySet) -> QuerySet:
+    # distinct: searching by a vehicle's fields joins the vehicles a second time.
+    return queryset.defer(*TOKEN_FIELDS).annotate(vehicle_count=Count("vehicles", distinct=True))
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
+class SmartcarConnectionInline(ConnectionColumns, ReadOnlyInline):
+    model = SmartcarConnection
+    verbose_name_plural = "Smartcar connections"
+    fields = ("connection", "status", "access_token_expires", "last_refreshed_at", "last_error", "vehicle_count")
+    readonly_fields = fields
+    exclude = TOKEN_FIELDS
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return connections_for_admin(super().get_queryset(request))
+
+    @admin.display(description="connection")
+    def connection(self, connection: SmartcarConnection) -> str:
+        return admin_link(connection)
+
+
+class VehicleInline(ReadOnlyInline):
+    model = Vehicle
+    fields = ("vehicle", "smartcar_vehicle_id", "connection_status", "data_fetched_at")
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).select_related("connection").defer(*CONNECTION_TOKEN_FIELDS)
+
+    @admin.display(description="vehicle")
+    def vehicle(self, vehicle: Vehicle) -> str:
+        return admin_link(vehicle)
+
+    @admin.display(description="connection")
+    def connection_status(self, vehicle: Vehicle) -> str:
+        return admin_link(vehicle.connection, vehicle.connection.get_status_display())
+
+
+@admin.register(SmartcarConnection)
+class SmartcarConnectionAdmin(ConnectionColumns, admin.ModelAdmin):
+    list_display = (
+        "smartcar_user_id",
+        "owner_link",
+        "status",
+        "access_token_expires",
+        "refresh_token_age",
+        "refresh_token_expires",
+        "last_refreshed_at",
+        "last_error",
+        "vehicle_count",
+    )
+    list_display_links = ("smartcar_user_id",)
+    list_filter = ("status", ConnectionHealthFilter)
+    list_select_related = ("owner",)
+    search_fields = (
+        "owner__email",
+        "smartcar_user_id",
+        "vehicles__smartcar_vehicle_id",
+        "vehicles__make",
+        "vehicles__model",
+        "vehicles__data__vin",
+    )
+    search_help_text = "Owner's email, Smartcar user or vehicle id, or a vehicle's make, model or VIN."
+    ordering = ("-connected_at",)
+    exclude = TOKEN_FIELDS
+    fieldsets = (
+        (None, {"fields": ("owner_link", "smartcar_user_id", "status", "scopes", "connected_at")}),
+        (
+            "Tokens (never shown: only their times)",
+            {
+                "fields": (
+                    "access_token_expires",
+                    "access_expires_at",
+                    "refresh_token_age",
+                    "refresh_token_expires",
+                    "refresh_expires_at",
+                    "last_refreshed_at",
+                    "token_version",
+                )
+            },
+        ),
+        ("Health", {"fields": ("last_error", "last_error_at", "updated_at")}),
+    )
+    readonly_fields = helpers.flatten_fieldsets(fieldsets)
+    inlines = [VehicleInline]
+    actions = ["refresh_now", "disconnect_connections"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return connections_for_admin(super().get_queryset(request))
+
+    # Connections come only from Smartcar Connect, and only the token choke point may write one: an admin save
+    # would write back the token pair it loaded, over one a concurrent refresh had just stored. Removing goes
+    # through "disconnect", which revokes at Smartcar first; a plain delete would leave the grant alive there.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: SmartcarConnection | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: SmartcarConnection | None = None) -> bool:
+        return False
+
+    def has_refresh_permission(self, request: HttpRequest) -> bool:
+        return self._has_model_permission(request, "change")
+
+    def has_disconnect_permission(self, request: HttpRequest) -> bool:
+        return self._has_model_permission(request, "delete")
+
+    def _has_model_permission(self, request: HttpRequest, action: str) -> bool:
+        return request.user.has_perm(f"{self.opts.app_label}.{get_permission_codename(action, self.opts)}")
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        # The admin silently ignores an action it does not offer; someone posting one they may not run is refused.
+        requested = set(request.POST.getlist("action")) - {""}
+        if request.method == "POST" and requested - set(self.get_actions(request)):
+            raise PermissionDenied
+        return super().changelist_view(request, extra_context)
+
+    @admin.action(description="Refresh tokens now", permissions=["refresh"])
+    def refresh_now(self, request: HttpRequest, queryset: QuerySet) -> None:
+        connections = list(queryset)
+        active = [c for c in connections if c.status == SmartcarConnection.Status.ACTIVE]
+        queued = 0
+        for connection in active:
+            try:
+                # Pinned to the version seen here: a duplicate delivery finds a newer version and does nothing.
+                refresh_connection.delay_on_commit(connection.pk, if_version=connection.token_version)
+            except OperationalError as exc:
+                logger.warning(
+                    "refresh now not queued connection_id=%s: broker unreachable (%s)",
+                    connection.pk,
+                    type(exc).__name__,
+                )
+                self.message_user(
+                    request,
+                    f"The task queue cannot be reached: queued a refresh for {queued} of {len(active)} "
+                    "connection(s). Try again once it is back.",
+                    messages.ERROR,
+                )
+                return
+            self.log_change(request, connection, "Queued a refresh.")
+            queued += 1
+        self.message_user(request, f"Queued a refresh for {queued} connection(s).", messages.SUCCESS)
+        if skipped := len(connections) - len(active):
+            self.message_user(
+                request,
+                f"Skipped {skipped} connection(s) that are not active: only a new Connect by the owner revives them.",
+                messages.WARNING,
+            )
+
+    @admin.action(description="Disconnect (revoke at Smartcar, then remove)", permissions=["disconnect"])
+    def disconnect_connections(self, request: HttpRequest, queryset: QuerySet) -> TemplateResponse | None:
+        if request.POST.get("post") != "yes":
+            return TemplateResponse(
+                request,
+                "admin/vehicles/smartcarconnection/disconnect_confirmation.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": "Disconnect these Smartcar connections?",
+                    "opts": self.opts,
+                    "connections": queryset.prefetch_related("vehicles"),
+                    "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                    "media": self.media,
+                },
+            )
+        disconnected = 0
+        for connection in queryset:
+            try:
+                services.disconnect_connection(connection=connection)
+            except services.DisconnectFailed as exc:
+                self.message_user(request, f"{connection} is still connected: {exc}", messages.ERROR)
+                continue
+            # The row is gone but the instance keeps its pk and text, which is all the history entry needs.
+            self.log_deletions(request, [connection])
+            disconnected += 1
+        if disconnected:
+            self.message_user(request, f"Disconnected {disconnected} connection(s).", messages.SUCCESS)
+        return None
+
+
+@admin.register(Vehicle)
+class VehicleAdmin(admin.ModelAdmin):
+    list_display = ("make", "model", "year", "owner_link", "connection_status", "data_fetched_at")
+    list_display_links = ("make", "model")
+    list_filter = ("make", "year", "connection__status")
+    list_select_related = ("owner", "connection")
+    search_fields = (
+        "make",
+        "model",
+        "smartcar_vehicle_id",
+        "owner__email",
+        "connection__smartcar_user_id",
+        "data__vin",
+    )
+    search_help_text = "Make, model, Smartcar vehicle or user id, owner's email, or VIN."
+    exclude = ("data",)
+    fieldsets = (
+        (None, {"fields": ("make", "model", "year", "smartcar_vehicle_id")}),
+        ("Owner and connection", {"fields": ("owner_link", "connection_link", "connection_status")}),
+        ("Latest data", {"fields": ("data_fetched_at", "data_snapshot")}),
+        ("Record", {"fields": ("created_at", "updated_at")}),
+    )
+    readonly_fields = helpers.flatten_fieldsets(fieldsets)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).select_related("owner", "connection").defer(*CONNECTION_TOKEN_FIELDS)
+
+    # Vehicles come only from Smartcar Connect and leave through the connection's "disconnect".
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Vehicle | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Vehicle | None = None) -> bool:
+        return False
+
+    @admin.display(description="owner", ordering="owner__email")
+    def owner_link(self, vehicle: Vehicle) -> str:
+        return admin_link(vehicle.owner)
+
+    @admin.display(description="connection")
+    def connection_link(self, vehicle: Vehicle) -> str:
+        return admin_link(vehicle.connection)
+
+    @admin.display(description="connection status", ordering="connection__status")
+    def connection_status(self, vehicle: Vehicle) -> str:
+        return admin_link(vehicle.connection, vehicle.connection.get_status_display())
+
+    @admin.display(description="latest data")
+    def data_snapshot(self, vehicle: Vehicle) -> str:
+        return render_snapshot(vehicle.data) if vehicle.data else "Nothing fetched yet."
