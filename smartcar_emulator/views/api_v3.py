@@ -141,6 +141,22 @@ SIGNALS = (
         lambda c, u: {"value": c.is_locked},
     ),
     Signal(
+        "closure-doors",
+        "Doors",
+        "Closure",
+        "read_security",
+        lambda c, u: {
+            "values": [{"row": i // 2, "column": i % 2, "isOpen": False, "isLocked": c.is_locked} for i in range(4)]
+        },
+    ),
+    Signal(
+        "closure-windows",
+        "Windows",
+        "Closure",
+        "read_security",
+        lambda c, u: {"values": [{"row": i // 2, "column": i % 2, "isOpen": False} for i in range(4)]},
+    ),
+    Signal(
         "wheel-tires",
         "Tires",
         "Wheel",
