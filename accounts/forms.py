@@ -24,7 +24,7 @@ class SignupForm(UserCreationForm):
 class ProfileForm(forms.ModelForm):
     class Meta:
         model = User
-        fields = ("first_name", "last_name")
+        fields = ("first_name", "last_name", "unit_system")
 
 
 class DeleteAccountForm(forms.Form):

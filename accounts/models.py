@@ -44,9 +44,15 @@ class UserManager(DjangoUserManager):
 class User(AbstractUser):
     """A person with a login; `email` is the username and is unique regardless of case."""
 
+    class UnitSystem(models.TextChoices):
+        METRIC = "metric", "Metric (km, kPa)"
+        IMPERIAL = "imperial", "Imperial (miles, psi)"
+
     username = None
     # unique=True is what contrib.auth requires of a login field; the constraint below adds "regardless of case".
     email = models.EmailField("email address", max_length=254, unique=True)
+
+    unit_system = models.CharField("units", max_length=10, choices=UnitSystem.choices, default=UnitSystem.METRIC)
 
     objects = UserManager()
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import socket
+from collections.abc import Callable
 
 import pytest
 import redis
+import requests
 import smartcar.config
 from django.conf import settings
 from django.db import connection, connections
@@ -79,6 +82,18 @@ def emulator(live_server, settings, monkeypatch) -> str:
     # teardown; closing them at the end of every request avoids that.
     monkeypatch.setitem(connections.settings["default"], "CONN_MAX_AGE", 0)
     return base
+
+
+@pytest.fixture
+def control(emulator) -> Callable[..., requests.Response]:
+    """Call the control API with the emulator's client credentials."""
+    credentials = f"{settings.SMARTCAR_EMULATOR_CLIENT_ID}:{settings.SMARTCAR_EMULATOR_CLIENT_SECRET}"
+    headers = {"Authorization": "Basic " + base64.b64encode(credentials.encode()).decode()}
+
+    def call(method: str, path: str, **kwargs) -> requests.Response:
+        return requests.request(method, f"{emulator}/control/{path}", headers=headers, timeout=10, **kwargs)
+
+    return call
 
 
 @pytest.fixture

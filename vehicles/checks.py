@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.checks import Error, register
 
 SMARTCAR_MODES = ("test", "simulated", "live")
+MINIMUM_SYNC_MINUTES = 15
 
 
 @register()
@@ -59,6 +60,14 @@ def check_smartcar_settings(app_configs=None, **kwargs) -> list[Error]:
         )
     if not settings.SMARTCAR_SCOPES:
         errors.append(Error("SMARTCAR_SCOPES is empty: Connect needs at least one permission.", id="vehicles.E005"))
+    if 0 < settings.VEHICLE_DATA_SYNC_MINUTES < MINIMUM_SYNC_MINUTES or settings.VEHICLE_DATA_SYNC_MINUTES < 0:
+        errors.append(
+            Error(
+                f"VEHICLE_DATA_SYNC_MINUTES must be 0 (off) or at least {MINIMUM_SYNC_MINUTES}: every fetch counts "
+                "against Smartcar's per-vehicle quota.",
+                id="vehicles.E007",
+            )
+        )
     if settings.SMARTCAR_MODE not in SMARTCAR_MODES:
         errors.append(Error(f"SMARTCAR_MODE must be one of {', '.join(SMARTCAR_MODES)}.", id="vehicles.E006"))
     return errors

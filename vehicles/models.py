@@ -66,8 +66,15 @@ class Vehicle(models.Model):
     make = models.CharField(max_length=100)
     model = models.CharField(max_length=100)
     year = models.PositiveSmallIntegerField()
+    # The latest signals as the vehicle API returned them (metric), and when they were fetched.
     data = models.JSONField(default=dict, blank=True)
     data_fetched_at = models.DateTimeField(null=True, blank=True)
+    # A fetch queued and not landed yet; the page reloads itself meanwhile.
+    sync_requested_at = models.DateTimeField(null=True, blank=True)
+    # What the person should know about the last failed fetch, already worded for them.
+    sync_error = models.CharField(max_length=300, blank=True)
+    # Smartcar's per-vehicle Retry-After: no call for this vehicle before then, from any process.
+    retry_not_before = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -79,6 +86,33 @@ class Vehicle(models.Model):
 
     def __str__(self) -> str:
         return f"{self.year} {self.make} {self.model}"
+
+
+class VehicleCommand(models.Model):
+    """A command a person sent to a vehicle, and what came of it."""
+
+    class Action(models.TextChoices):
+        LOCK = "lock", "Lock"
+        UNLOCK = "unlock", "Unlock"
+        START_CHARGE = "start_charge", "Start charging"
+        STOP_CHARGE = "stop_charge", "Stop charging"
+
+    class Outcome(models.TextChoices):
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    vehicle = models.ForeignKey(Vehicle, on_delete=models.CASCADE, related_name="commands")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    action = models.CharField(max_length=20, choices=Action.choices)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    message = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.vehicle}: {self.get_outcome_display()}"
 
 
 class PendingConnect(models.Model):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from django.conf import settings
 from django.db import OperationalError, transaction
@@ -15,13 +17,16 @@ from django.db import connection as db_connection
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from accounts.models import User
 from vehicles import smartcar_client
-from vehicles.models import PendingConnect, SmartcarConnection, Vehicle
+from vehicles.models import PendingConnect, SmartcarConnection, Vehicle, VehicleCommand
 from vehicles.smartcar_client import AccessTokenRejected, ReauthRequired, SmartcarError
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # Smartcar's own limit for finishing Connect is similar; a stale state is more likely replayed than late.
 STATE_LIFETIME = timedelta(minutes=10)
@@ -315,6 +320,169 @@ def get_access_token(*, connection: SmartcarConnection) -> str:
     if refreshed is None or refreshed.status != SmartcarConnection.Status.ACTIVE:
         raise ReauthRequired(f"connection {connection.pk} is not active")
     return refreshed.access_token
+
+
+# --- Vehicle data and commands -----------------------------------------------------------------------------------
+
+# When Smartcar rate-limits a vehicle without saying for how long.
+DEFAULT_RETRY_AFTER = timedelta(seconds=60)
+# A queued fetch that has not landed after this long is no longer shown as in progress.
+SYNC_PENDING_FOR = timedelta(minutes=2)
+
+COMMAND_PERMISSIONS = {
+    VehicleCommand.Action.LOCK: "control_security",
+    VehicleCommand.Action.UNLOCK: "control_security",
+    VehicleCommand.Action.START_CHARGE: "control_charge",
+    VehicleCommand.Action.STOP_CHARGE: "control_charge",
+}
+
+
+class VehicleBusy(Exception):
+    """Smartcar asked us to leave this vehicle alone until `until`; nothing was sent."""
+
+    def __init__(self, until: datetime) -> None:
+        super().__init__(f"Smartcar asked us to wait until {until:%H:%M:%S} UTC before asking this car again.")
+        self.until = until
+
+
+class SyncNotQueued(Exception):
+    """The fetch could not be queued (the task broker is down); nothing changed."""
+
+
+def _check_retry_window(vehicle: Vehicle) -> None:
+    # Read from the database, not the instance: another process may have been told to wait a moment ago.
+    until = Vehicle.objects.filter(pk=vehicle.pk).values_list("retry_not_before", flat=True).first()
+    if until is not None and until > timezone.now():
+        raise VehicleBusy(until)
+
+
+def _note_rate_limit(vehicle: Vehicle, error: SmartcarError) -> None:
+    if isinstance(error, smartcar_client.Transient) and (error.status == 429 or error.error_type == "RATE_LIMIT"):
+        wait = timedelta(seconds=error.retry_after) if error.retry_after is not None else DEFAULT_RETRY_AFTER
+        vehicle.retry_not_before = timezone.now() + wait
+        Vehicle.objects.filter(pk=vehicle.pk).update(retry_not_before=vehicle.retry_not_before)
+
+
+def _with_access_token(connection: SmartcarConnection, call: Callable[[str], T]) -> T:
+    """`call(token)` with a valid token; if Smartcar rejects the token (401), refresh once and try once more."""
+    token = get_access_token(connection=connection)
+    version = SmartcarConnection.objects.filter(pk=connection.pk).values_list("token_version", flat=True).first()
+    try:
+        return call(token)
+    except AccessTokenRejected:
+        logger.info("access token rejected connection_id=%s; refreshing once", connection.pk)
+    # Refresh only if nobody has since replaced the token that was rejected.
+    refreshed, _ = _refresh(connection.pk, should_refresh=lambda current: current.token_version == version, wait=True)
+    if refreshed is None or refreshed.status != SmartcarConnection.Status.ACTIVE:
+        raise ReauthRequired(f"connection {connection.pk} is not active")
+    return call(refreshed.access_token)
+
+
+def request_sync(*, vehicle: Vehicle) -> None:
+    """Queue a fetch of the vehicle's data; the page shows the old data until it lands."""
+    from vehicles.tasks import sync_vehicle
+
+    _check_retry_window(vehicle)
+    vehicle.sync_requested_at = timezone.now()
+    Vehicle.objects.filter(pk=vehicle.pk).update(sync_requested_at=vehicle.sync_requested_at)
+    try:
+        sync_vehicle.delay_on_commit(vehicle.pk)
+    except KombuOperationalError as exc:
+        Vehicle.objects.filter(pk=vehicle.pk).update(sync_requested_at=None)
+        logger.warning("could not queue a vehicle fetch vehicle_id=%s: %s", vehicle.pk, type(exc).__name__)
+        raise SyncNotQueued from exc
+
+
+def sync_vehicle_data(*, vehicle_id: int) -> Vehicle | None:
+    """Fetch every signal of the vehicle in one call and store them as its latest snapshot. Failures are stored
+    as a message for the person; nothing is raised except for a vehicle that no longer exists."""
+    vehicle = Vehicle.objects.select_related("connection").filter(pk=vehicle_id).first()
+    if vehicle is None:
+        return None
+    message = ""
+    try:
+        _check_retry_window(vehicle)
+        signals = _with_access_token(
+            vehicle.connection,
+            lambda token: smartcar_client.get_signals(access_token=token, vehicle_id=vehicle.smartcar_vehicle_id),
+        )
+    except VehicleBusy as exc:
+        message = str(exc)
+    except ReauthRequired:
+        message = "Smartcar no longer accepts this connection. Reconnect your car to see its data."
+    except SmartcarError as exc:
+        _note_rate_limit(vehicle, exc)
+        message = exc.user_message
+        if vehicle.retry_not_before and vehicle.retry_not_before > timezone.now():
+            message = f"{message} {VehicleBusy(vehicle.retry_not_before)}"
+    else:
+        vehicle.data = {"signals": {signal.code: _stored(signal) for signal in signals}}
+        vehicle.data_fetched_at = timezone.now()
+    vehicle.sync_error = message[:300]
+    vehicle.sync_requested_at = None
+    vehicle.save(update_fields=["data", "data_fetched_at", "sync_error", "sync_requested_at", "updated_at"])
+    logger.info("vehicle fetch vehicle_id=%s outcome=%s", vehicle_id, "failed" if message else "ok")
+    return vehicle
+
+
+def _stored(signal: smartcar_client.Signal) -> dict:
+    return {
+        "status": signal.status,
+        "body": signal.body,
+        "retrieved_at": signal.retrieved_at.isoformat() if signal.retrieved_at else None,
+        "oem_updated_at": signal.oem_updated_at.isoformat() if signal.oem_updated_at else None,
+    }
+
+
+def send_command(*, vehicle: Vehicle, user: User, action: str) -> VehicleCommand:
+    """Send a command to the car and record what came of it (the record is returned either way)."""
+    permission = COMMAND_PERMISSIONS[VehicleCommand.Action(action)]
+    outcome, message = VehicleCommand.Outcome.FAILED, ""
+    if permission not in vehicle.connection.scopes:
+        message = smartcar_client.PermissionMissing.default_user_message
+    else:
+        try:
+            _check_retry_window(vehicle)
+            with smartcar_client.time_budget(settings.SMARTCAR_WEB_TIME_BUDGET):
+                answer = _with_access_token(
+                    vehicle.connection,
+                    lambda token: smartcar_client.send_command(
+                        access_token=token, vehicle_id=vehicle.smartcar_vehicle_id, action=action
+                    ),
+                )
+        except VehicleBusy as exc:
+            message = str(exc)
+        except ReauthRequired:
+            message = "Smartcar no longer accepts this connection. Reconnect your car to send commands."
+        except SmartcarError as exc:
+            _note_rate_limit(vehicle, exc)
+            message = exc.user_message
+            if isinstance(exc, smartcar_client.Transient) and exc.unknown_outcome:
+                message = (
+                    "Smartcar did not answer in time: the command may still reach your car. Check before retrying."
+                )
+        else:
+            outcome, message = VehicleCommand.Outcome.SUCCEEDED, answer or "Done."
+    command = VehicleCommand.objects.create(
+        vehicle=vehicle, requested_by=user, action=action, outcome=outcome, message=message[:300]
+    )
+    logger.info("vehicle command vehicle_id=%s action=%s outcome=%s", vehicle.pk, action, outcome)
+    if outcome == VehicleCommand.Outcome.SUCCEEDED:
+        # Show the car's new state rather than the stale snapshot (one more call, asked for by the person).
+        with contextlib.suppress(VehicleBusy, SyncNotQueued):
+            request_sync(vehicle=vehicle)
+    return command
+
+
+def stale_vehicle_ids() -> list[int]:
+    """Vehicles on ACTIVE connections whose data is older than the optional periodic sync interval."""
+    cutoff = timezone.now() - timedelta(minutes=settings.VEHICLE_DATA_SYNC_MINUTES)
+    return list(
+        Vehicle.objects.filter(connection__status=SmartcarConnection.Status.ACTIVE)
+        .filter(Q(data_fetched_at__isnull=True) | Q(data_fetched_at__lt=cutoff))
+        .exclude(retry_not_before__gt=timezone.now())
+        .values_list("pk", flat=True)
+    )
 
 
 def disconnect_vehicle(*, vehicle: Vehicle) -> None:

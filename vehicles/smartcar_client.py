@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 import requests
@@ -70,6 +70,18 @@ class AppMisconfigured(SmartcarError):
     default_user_message = "This site cannot reach Smartcar right now. We have been alerted."
 
 
+class PermissionMissing(SmartcarError):
+    """The grant lacks the permission this call needs: the person must reconnect and approve it."""
+
+    default_user_message = "This connection does not allow that. Reconnect your car to give the missing permission."
+
+
+class VehicleUnavailable(SmartcarError):
+    """The car cannot answer now (asleep, out of reach, a door open...): try later."""
+
+    default_user_message = "Your car did not answer: it may be asleep or out of reach. Try again in a few minutes."
+
+
 class Transient(SmartcarError):
     """Worth retrying later: a network failure, a timeout, a 5xx or a rate limit."""
 
@@ -88,6 +100,18 @@ class Tokens:
     refresh_token: str = field(repr=False)
     access_expires_at: datetime
     refresh_expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One v3 signal as the vehicle reported it; `body` holds its value(s) and unit."""
+
+    code: str
+    ok: bool
+    status: str
+    body: dict
+    retrieved_at: datetime | None
+    oem_updated_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -183,6 +207,10 @@ def _translate(exc: SmartcarException) -> SmartcarError:
         return AppMisconfigured(described, **details)
     if status == 401 or error_type == "AUTHENTICATION":
         return AccessTokenRejected(described, **details)
+    if status == 403 or error_type == "PERMISSION":
+        return PermissionMissing(described, **details)
+    if error_type == "VEHICLE_STATE":
+        return VehicleUnavailable(described, **details)
     if status == 429 or error_type == "RATE_LIMIT":
         return Transient(described, retry_after=_retry_after(getattr(exc, "retry_after", None)), **details)
     if status is not None and status >= 500:
@@ -277,3 +305,51 @@ def get_attributes(*, access_token: str, vehicle_id: str) -> VehicleAttributes:
 def disconnect_vehicle(*, access_token: str, vehicle_id: str) -> None:
     """Revoke this application's access to one vehicle."""
     _call("disconnect", lambda: _vehicle(vehicle_id, access_token).disconnect())
+
+
+def _epoch(value: object) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(float(value), tz=UTC) if value is not None else None
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _signal(resource: dict) -> Signal:
+    attributes = resource.get("attributes") or {}
+    meta = resource.get("meta") or {}
+    status = str((attributes.get("status") or {}).get("value") or "UNKNOWN")
+    return Signal(
+        code=str(attributes.get("code") or resource.get("id") or ""),
+        ok=status == "SUCCESS",
+        status=status,
+        body=attributes.get("body") or {},
+        retrieved_at=_epoch(meta.get("retrievedAt")),
+        oem_updated_at=_epoch(meta.get("oemUpdatedAt")),
+    )
+
+
+def get_signals(*, access_token: str, vehicle_id: str) -> list[Signal]:
+    """Every signal the grant lets the car report, in one call (v3), in metric units."""
+    response = _call("get_signals", lambda: _vehicle(vehicle_id, access_token).get_signals())
+    body = response["body"]
+    signals = [_signal(resource) for resource in body.get("data") or []]
+    total = (body.get("meta") or {}).get("totalCount")
+    if isinstance(total, int) and total > len(signals):
+        # The SDK cannot ask for a second page; say so rather than pretend the first page is everything.
+        logger.warning("get_signals returned %d of %d signals for one vehicle", len(signals), total)
+    return signals
+
+
+COMMANDS = {
+    "lock": lambda vehicle: vehicle.lock(),
+    "unlock": lambda vehicle: vehicle.unlock(),
+    "start_charge": lambda vehicle: vehicle.start_charge(),
+    "stop_charge": lambda vehicle: vehicle.stop_charge(),
+}
+
+
+def send_command(*, access_token: str, vehicle_id: str, action: str) -> str:
+    """Send a command (v2.0: the SDK has no v3 commands); returns Smartcar's message."""
+    command = COMMANDS[action]
+    result = _call(action, lambda: command(_vehicle(vehicle_id, access_token)))
+    return str(getattr(result, "message", "") or "")

@@ -59,3 +59,18 @@ def refresh_due_connections() -> None:
     for connection_id in ids:
         refresh_connection.apply_async(args=[connection_id], expires=expires)
     logger.info("refresh sweep queued %d connection(s)", len(ids))
+
+
+@shared_task
+def sync_vehicle(vehicle_id: int) -> None:
+    """Fetch one vehicle's data; failures are stored on the vehicle for the person to read."""
+    services.sync_vehicle_data(vehicle_id=vehicle_id)
+
+
+@shared_task
+def sync_stale_vehicles() -> None:
+    """The optional periodic fetch (VEHICLE_DATA_SYNC_MINUTES): one task per vehicle whose data is older."""
+    ids = services.stale_vehicle_ids()
+    for vehicle_id in ids:
+        sync_vehicle.apply_async(args=[vehicle_id], expires=settings.VEHICLE_DATA_SYNC_MINUTES * 60)
+    logger.info("vehicle data sweep queued %d vehicle(s)", len(ids))

@@ -10,4 +10,6 @@ urlpatterns = [
     path("", views.vehicle_list, name="list"),
     path("<int:pk>/", views.vehicle_detail, name="detail"),
     path("<int:pk>/disconnect", views.disconnect, name="disconnect"),
+    path("<int:pk>/refresh", views.refresh, name="refresh"),
+    path("<int:pk>/commands/<str:action>", views.command, name="command"),
 ]

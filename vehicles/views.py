@@ -1,14 +1,18 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from vehicles import services
-from vehicles.models import Vehicle
+from vehicles.models import Vehicle, VehicleCommand
+from vehicles.presentation import can_charge, vehicle_facts
+from vehicles.services import SYNC_PENDING_FOR
 from vehicles.smartcar_client import SmartcarError
 
 
@@ -67,7 +71,56 @@ def vehicle_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def vehicle_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    return render(request, "vehicles/detail.html", {"vehicle": owned_vehicle(request, pk)})
+    vehicle = owned_vehicle(request, pk)
+    scopes = vehicle.connection.scopes
+    pending = vehicle.sync_requested_at is not None and vehicle.sync_requested_at > timezone.now() - SYNC_PENDING_FOR
+    context = {
+        "vehicle": vehicle,
+        "facts": vehicle_facts(
+            data=vehicle.data,
+            scopes=scopes,
+            units=request.user.unit_system,
+            fetched=vehicle.data_fetched_at is not None,
+        ),
+        "sync_pending": pending,
+        "missing_scopes": [scope for scope in settings.SMARTCAR_SCOPES if scope not in scopes],
+        "can_lock": "control_security" in scopes,
+        "can_charge": "control_charge" in scopes and can_charge(vehicle.data),
+        "commands": vehicle.commands.all()[:5],
+    }
+    return render(request, "vehicles/detail.html", context)
+
+
+@login_required
+@require_POST
+def refresh(request: HttpRequest, pk: int) -> HttpResponse:
+    vehicle = owned_vehicle(request, pk)
+    try:
+        services.request_sync(vehicle=vehicle)
+    except services.VehicleBusy as exc:
+        messages.warning(request, str(exc))
+    except services.SyncNotQueued:
+        messages.error(request, "The fetch could not be queued right now. Please try again in a minute.")
+    else:
+        messages.info(request, "Asking the car for its latest data. This page updates when it arrives.")
+    return redirect("vehicles:detail", pk=pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def command(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    vehicle = owned_vehicle(request, pk)
+    if action not in VehicleCommand.Action.values:
+        raise Http404("No such command.")
+    label = VehicleCommand.Action(action).label
+    if request.method == "POST":
+        record = services.send_command(vehicle=vehicle, user=request.user, action=action)
+        if record.outcome == VehicleCommand.Outcome.SUCCEEDED:
+            messages.success(request, f"{label}: {record.message}")
+        else:
+            messages.error(request, f"{label} failed: {record.message}")
+        return redirect("vehicles:detail", pk=pk)
+    return render(request, "vehicles/command.html", {"vehicle": vehicle, "action": action, "label": label})
 
 
 @login_required

@@ -156,6 +156,15 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# Vehicle data is fetched when a person asks. Smartcar counts calls per vehicle, so a periodic fetch is off (0)
+# unless set, and then at least every 15 minutes.
+VEHICLE_DATA_SYNC_MINUTES = env.int("VEHICLE_DATA_SYNC_MINUTES", default=0)
+if VEHICLE_DATA_SYNC_MINUTES:
+    CELERY_BEAT_SCHEDULE["sync-vehicle-data"] = {
+        "task": "vehicles.tasks.sync_stale_vehicles",
+        "schedule": VEHICLE_DATA_SYNC_MINUTES * 60,
+    }
+
 # Smartcar: the application's credentials and the origins the SDK talks to (the names the SDK itself uses).
 SMARTCAR_CLIENT_ID = env.str("SMARTCAR_CLIENT_ID", default="")
 SMARTCAR_CLIENT_SECRET = env.str("SMARTCAR_CLIENT_SECRET", default="")

@@ -31,6 +31,24 @@ if SMARTCAR_EMULATOR:
     )
     DATABASE_ROUTERS = ["smartcar_emulator.routers.EmulatorRouter"]
 _emulator = "http://localhost:8000/emulator"
+# Everything the emulator can serve, so that the quick start shows a car's data and commands.
+SMARTCAR_SCOPES = env.list(
+    "SMARTCAR_SCOPES",
+    default=[
+        "read_vehicle_info",
+        "read_vin",
+        "read_odometer",
+        "read_location",
+        "read_battery",
+        "read_charge",
+        "read_fuel",
+        "read_tires",
+        "read_engine_oil",
+        "read_security",
+        "control_security",
+        "control_charge",
+    ],
+)
 SMARTCAR_CLIENT_ID = env.str("SMARTCAR_CLIENT_ID", default=SMARTCAR_EMULATOR_CLIENT_ID)
 SMARTCAR_CLIENT_SECRET = env.str("SMARTCAR_CLIENT_SECRET", default=SMARTCAR_EMULATOR_CLIENT_SECRET)
 SMARTCAR_CONNECT_ORIGIN = env.str("SMARTCAR_CONNECT_ORIGIN", default=f"{_emulator}/connect")

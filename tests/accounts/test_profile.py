@@ -20,15 +20,17 @@ def test_private_pages_send_anonymous_visitors_to_sign_in(client, name):
     assert response.url == f"{reverse('accounts:login')}?next={url}"
 
 
-def test_profile_shows_and_saves_the_name(alice_client, alice):
+def test_profile_shows_and_saves_the_name_and_units(alice_client, alice):
     page = alice_client.get(reverse("accounts:profile"))
     assert alice.email in page.content.decode()
 
-    response = alice_client.post(reverse("accounts:profile"), {"first_name": "Alicia", "last_name": "Smith"})
+    response = alice_client.post(
+        reverse("accounts:profile"), {"first_name": "Alicia", "last_name": "Smith", "unit_system": "imperial"}
+    )
 
     assert response.url == reverse("accounts:profile")
     alice.refresh_from_db()
-    assert (alice.first_name, alice.last_name) == ("Alicia", "Smith")
+    assert (alice.first_name, alice.last_name, alice.unit_system) == ("Alicia", "Smith", "imperial")
 
 
 def test_account_deletion_asks_for_the_password_first(alice_client, alice):

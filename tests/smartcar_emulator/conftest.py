@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
 
 import pytest
-import requests
 import smartcar
 import smartcar.config
 from django.conf import settings
@@ -91,18 +89,6 @@ def connected(walk_connect, auth_client) -> Callable[..., smartcar.v2_response.A
         return auth_client.exchange_code(result["code"])
 
     return connect
-
-
-@pytest.fixture
-def control(emulator_url) -> Callable[..., requests.Response]:
-    """Call the control API with the emulator's client credentials."""
-    credentials = f"{settings.SMARTCAR_EMULATOR_CLIENT_ID}:{settings.SMARTCAR_EMULATOR_CLIENT_SECRET}"
-    headers = {"Authorization": "Basic " + base64.b64encode(credentials.encode()).decode()}
-
-    def call(method: str, path: str, **kwargs) -> requests.Response:
-        return requests.request(method, f"{emulator_url}/control/{path}", headers=headers, timeout=10, **kwargs)
-
-    return call
 
 
 @pytest.fixture
