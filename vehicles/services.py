@@ -17,6 +17,7 @@ from django.db import connection as db_connection
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.debug import sensitive_variables
 from kombu.exceptions import OperationalError as KombuOperationalError
 
 from accounts.models import User
@@ -118,6 +119,7 @@ def _claim_state(*, user: User, state: str | None) -> PendingConnect:
     return pending
 
 
+@sensitive_variables()
 def finish_connect(*, user: User, state: str | None, code: str | None, error: str | None = None) -> ConnectResult:
     """Complete Connect: check `state` first, then exchange the code and store the connection and its vehicles."""
     pending = _claim_state(user=user, state=state)
@@ -226,6 +228,7 @@ def _lock(connection_id: int, *, wait: bool) -> SmartcarConnection | None:
         raise smartcar_client.Transient(f"connection {connection_id} is locked by a refresh that does not end") from exc
 
 
+@sensitive_variables()
 def _exchange_refresh_token(refresh_token: str) -> smartcar_client.Tokens:
     try:
         return smartcar_client.refresh_tokens(refresh_token=refresh_token)
@@ -237,6 +240,7 @@ def _exchange_refresh_token(refresh_token: str) -> smartcar_client.Tokens:
     return smartcar_client.refresh_tokens(refresh_token=refresh_token)
 
 
+@sensitive_variables()
 def _refresh(
     connection_id: int, *, should_refresh: Callable[[SmartcarConnection], bool], wait: bool
 ) -> tuple[SmartcarConnection | None, bool]:
@@ -308,6 +312,7 @@ def refresh_if_due(*, connection_id: int, force: bool = False) -> bool:
     return _refresh(connection_id, should_refresh=lambda connection: force or is_due(connection), wait=True)[1]
 
 
+@sensitive_variables()
 def get_access_token(*, connection: SmartcarConnection) -> str:
     """A valid access token for this connection, refreshed through the choke point when close to expiry."""
     if connection.status == SmartcarConnection.Status.ACTIVE and connection.access_token_valid_for(ACCESS_TOKEN_MARGIN):
@@ -363,6 +368,7 @@ def _note_rate_limit(vehicle: Vehicle, error: SmartcarError) -> None:
         Vehicle.objects.filter(pk=vehicle.pk).update(retry_not_before=vehicle.retry_not_before)
 
 
+@sensitive_variables()
 def _with_access_token(connection: SmartcarConnection, call: Callable[[str], T]) -> T:
     """`call(token)` with a valid token; if Smartcar rejects the token (401), refresh once and try once more."""
     token = get_access_token(connection=connection)
@@ -393,6 +399,7 @@ def request_sync(*, vehicle: Vehicle) -> None:
         raise SyncNotQueued from exc
 
 
+@sensitive_variables()
 def sync_vehicle_data(*, vehicle_id: int) -> Vehicle | None:
     """Fetch every signal of the vehicle in one call and store them as its latest snapshot. Failures are stored
     as a message for the person; nothing is raised except for a vehicle that no longer exists."""
@@ -434,6 +441,7 @@ def _stored(signal: smartcar_client.Signal) -> dict:
     }
 
 
+@sensitive_variables()
 def send_command(*, vehicle: Vehicle, user: User, action: str) -> VehicleCommand:
     """Send a command to the car and record what came of it (the record is returned either way)."""
     permission = COMMAND_PERMISSIONS[VehicleCommand.Action(action)]
@@ -485,6 +493,7 @@ def stale_vehicle_ids() -> list[int]:
     )
 
 
+@sensitive_variables()
 def disconnect_vehicle(*, vehicle: Vehicle) -> None:
     """Revoke this application's access to the vehicle at Smartcar, then forget it (and its tokens if it was the
     connection's last vehicle). If Smartcar cannot be reached, nothing changes here."""

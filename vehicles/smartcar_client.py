@@ -18,6 +18,7 @@ import smartcar.config
 import smartcar.helpers
 from django.conf import settings
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 from smartcar.exception import SmartcarException
 
 logger = logging.getLogger(__name__)
@@ -218,6 +219,8 @@ def _translate(exc: SmartcarException) -> SmartcarError:
     return SmartcarError(described, **details)
 
 
+# Error pages and reports show local variables; these hold tokens (the SDK's own results print them).
+@sensitive_variables()
 def _call(operation: str, function: Callable[[], T]) -> T:
     _configure_origins()
     try:
@@ -250,6 +253,7 @@ def authorization_url(*, state: str, scopes: list[str], force_prompt: bool = Fal
     return _auth_client().get_auth_url(scopes, options)
 
 
+@sensitive_variables()
 def _tokens(access, started: datetime) -> Tokens:
     return Tokens(
         access_token=access.access_token,
@@ -260,6 +264,7 @@ def _tokens(access, started: datetime) -> Tokens:
     )
 
 
+@sensitive_variables()
 def exchange_code(*, code: str) -> Tokens:
     """Trade an authorization code for tokens. Called once per code: a code is never retried."""
     started = timezone.now()
@@ -267,6 +272,7 @@ def exchange_code(*, code: str) -> Tokens:
     return _call("exchange_code", lambda: _tokens(access, started))
 
 
+@sensitive_variables()
 def refresh_tokens(*, refresh_token: str) -> Tokens:
     """Trade a refresh token for a new pair (Smartcar rotates both)."""
     started = timezone.now()
