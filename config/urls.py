@@ -13,6 +13,7 @@ from vehicles import views as vehicle_views
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("healthz/beat", views.healthz_beat, name="healthz-beat"),
     path("accounts/", include("accounts.urls")),
     # The Smartcar tutorial's paths: /login starts Connect, /exchange is the redirect URI.
     path("login", vehicle_views.connect, name="connect"),

@@ -5,7 +5,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from config.health import run_checks
+from config.health import Check, check_beat, run_checks
 from vehicles.models import Vehicle
 
 
@@ -17,13 +17,27 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "home.html", {"vehicles": vehicles})
 
 
-@never_cache
-@require_GET
-def healthz(request: HttpRequest) -> JsonResponse:
-    checks = run_checks()
+def _health_response(checks: list[Check]) -> JsonResponse:
     healthy = all(check.ok for check in checks)
     body = {
         "status": "ok" if healthy else "degraded",
-        "checks": {check.name: {"ok": check.ok, **({"error": check.error} if check.error else {})} for check in checks},
+        "checks": {
+            check.name: {"ok": check.ok, **({"error": check.error} if check.error else {}), **check.details}
+            for check in checks
+        },
     }
     return JsonResponse(body, status=200 if healthy else 503)
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    return _health_response(run_checks())
+
+
+# Apart from /healthz on purpose: a stopped beat must page someone, but must not take web processes out of the
+# load balancer, which is what a failing /healthz does.
+@never_cache
+@require_GET
+def healthz_beat(request: HttpRequest) -> JsonResponse:
+    return _health_response([check_beat()])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -55,6 +56,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "accounts",
     "vehicles",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -65,6 +67,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -98,6 +102,21 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 PASSWORD_RESET_TIMEOUT = 60 * 60 * 3
+
+# Sign-in throttling (django-axes), for the site and the admin alike: AXES_FAILURE_LIMIT failed sign-ins for one email
+# address from one client address lock that pair out for AXES_COOLOFF_MINUTES (and each further try restarts the
+# wait). Axes' backend must come first. The client address is read behind DJANGO_TRUSTED_PROXY_COUNT proxies.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_CALLABLE = "config.signin.username"
+AXES_CLIENT_IP_CALLABLE = "config.signin.client_ip"
+AXES_LOCKOUT_CALLABLE = "config.signin.lockout_response"
+# Failures are all the throttle needs; a row per successful sign-in would only grow.
+AXES_DISABLE_ACCESS_LOG = True
+TRUSTED_PROXY_COUNT = env.int("DJANGO_TRUSTED_PROXY_COUNT", default=0)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -155,6 +174,19 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": TOKEN_REFRESH_INTERVAL_MINUTES * 60,
     },
 }
+
+# Beat's heartbeat: every BEAT_HEARTBEAT_INTERVAL_SECONDS a worker records that beat sent it; /healthz/beat reports
+# beat as stopped once the last one is older than BEAT_HEARTBEAT_MAX_AGE_SECONDS (see docs/operations.md).
+BEAT_HEARTBEAT_INTERVAL_SECONDS = env.int("BEAT_HEARTBEAT_INTERVAL_SECONDS", default=60)
+BEAT_HEARTBEAT_MAX_AGE_SECONDS = env.int("BEAT_HEARTBEAT_MAX_AGE_SECONDS", default=300)
+CELERY_BEAT_SCHEDULE["beat-heartbeat"] = {
+    "task": "config.tasks.beat_heartbeat",
+    "schedule": BEAT_HEARTBEAT_INTERVAL_SECONDS,
+    # A heartbeat that waited longer than an interval in the queue proves nothing; the next one will come.
+    "options": {"expires": BEAT_HEARTBEAT_INTERVAL_SECONDS},
+}
+# config is not an app, so Celery's autodiscovery does not find its tasks.
+CELERY_IMPORTS = ["config.tasks"]
 
 # Vehicle data is fetched when a person asks. Smartcar counts calls per vehicle, so a periodic fetch is off (0)
 # unless set, and then at least every 15 minutes.
