@@ -16,6 +16,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 COMPOSE_BINARY = Path(compose.__file__).parent / "docker-compose"
+DEMO_ENV = ROOT / "deploy" / "demo.env"
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import re
 from tests.config.test_env_example import variables_read_by_settings
 from tests.deploy.conftest import (
     COMPOSE_FILE,
+    DEMO_ENV,
     ROOT,
     env_file_values,
     resolved_config,
@@ -15,7 +16,6 @@ from tests.deploy.conftest import (
 )
 
 APP_SERVICES = {"migrate", "web", "worker", "beat"}
-DEMO_ENV = ROOT / "deploy" / "demo.env"
 PRODUCTION_TEMPLATE = ROOT / "deploy" / "production.env.example"
 
 

@@ -20,17 +20,20 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import psycopg
 import pytest
 import redis
+import requests
 from celery import Celery
 from kombu import Connection
 
 from config.health import HEARTBEAT_KEY
 from tests.deploy.conftest import (
+    DEMO_ENV,
     ROOT,
     build_step,
     image_command,
@@ -104,6 +107,36 @@ def get(port: int, path: str, headers: dict[str, str] | None = None) -> http.cli
     response = connection.getresponse()
     response.body = response.read()
     connection.close()
+    return response
+
+
+class Forms(HTMLParser):
+    """The forms of a page as a browser would submit them: action, hidden and checked fields, submit buttons."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[dict] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = {name: value or "" for name, value in attrs}
+        if tag == "form":
+            self.forms.append({"action": attributes.get("action", ""), "fields": [], "buttons": []})
+        elif tag == "input" and self.forms and "disabled" not in attributes:
+            kind = attributes.get("type", "text")
+            if kind == "hidden" or (kind in {"checkbox", "radio"} and "checked" in attributes):
+                self.forms[-1]["fields"].append((attributes["name"], attributes.get("value", "")))
+        elif tag == "button" and self.forms and attributes.get("name"):
+            self.forms[-1]["buttons"].append((attributes["name"], attributes.get("value", "")))
+
+
+def submit(session: requests.Session, page: requests.Response, fields: dict, button: int = 0) -> requests.Response:
+    """Posts the page's first form with its hidden and checked fields, `fields`, and its `button`-th named button."""
+    parser = Forms()
+    parser.feed(page.text)
+    form = parser.forms[0]
+    data = [*form["fields"], *fields.items(), *form["buttons"][button : button + 1]]
+    response = session.post(urljoin(page.url, form["action"] or page.url), data=data, timeout=30)
+    assert response.status_code == 200, response.text
     return response
 
 
@@ -390,3 +423,81 @@ def test_demo_emulator_command_migrates_its_tables_and_serves_connect(services, 
         assert page.getheader("Content-Security-Policy")
     finally:
         service.stop()
+
+
+@pytest.fixture(scope="module")
+def demo_broker() -> Iterator[str]:
+    """The demo's tasks go to a Redis database of their own: no worker here may call a Smartcar on the internet."""
+    parts = urlsplit(os.environ["CELERY_BROKER_URL"])
+    url = parts._replace(path=f"/{(int(parts.path.strip('/') or 0) + 2) % 16}").geturl()
+    yield url
+    with redis.Redis.from_url(url) as client:
+        client.delete("celery", HEARTBEAT_KEY)
+
+
+@pytest.fixture(scope="module")
+def demo(migrated, smoke_database, demo_broker, static_root, workdir) -> Iterator[tuple[int, int]]:
+    """web and the emulator with deploy/demo.env's settings as Compose resolves them, the compose network's names
+    and ports swapped for this machine's free ones."""
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+    services = resolved_config(DEMO_ENV)["services"]
+    web_port, emulator_port = free_port(), free_port()
+
+    def here(service: dict) -> dict:
+        environment = {
+            name: value.replace("http://emulator:8000", f"http://127.0.0.1:{emulator_port}")
+            .replace("localhost:8001", f"localhost:{emulator_port}")
+            .replace("localhost:8000", f"localhost:{web_port}")
+            for name, value in service["environment"].items()
+        }
+        environment.update(DATABASE_URL=smoke_database, CELERY_BROKER_URL=demo_broker)
+        return {**service, "environment": environment}
+
+    started = []
+    try:
+        for name, argv, port in (
+            ("emulator", services["emulator"]["command"], emulator_port),
+            ("web", image_command(), web_port),
+        ):
+            env = process_env(
+                here(services[name]),
+                PORT=str(port),
+                GUNICORN_CMD_ARGS=f"--bind 127.0.0.1:{port}",
+                DJANGO_STATIC_ROOT=str(static_root),
+                # The emulator's one application may return only to the demo's redirect URI.
+                SMARTCAR_EMULATOR_REDIRECT_URIS=f"http://localhost:{web_port}/exchange",
+            )
+            service = Service(f"demo-{name}", argv, env, workdir)
+            started.append(service)
+            assert wait_until(lambda: service.running() and image_healthcheck_passes(env)), service.log()  # noqa: B023
+        yield web_port, emulator_port
+    finally:
+        for service in started:
+            service.stop()
+
+
+def test_demo_connects_a_car_through_the_emulator_over_http(demo, smoke_database):
+    web_port, emulator_port = demo
+    browser = requests.Session()
+    site = f"http://localhost:{web_port}"
+
+    signup = browser.get(f"{site}/accounts/signup/", timeout=30)
+    submit(
+        browser,
+        signup,
+        {"email": "demo@example.com", "password1": "a long demo password", "password2": "a long demo password"},
+    )
+    brands = browser.get(f"{site}/login", timeout=30)
+    assert brands.url.startswith(f"http://localhost:{emulator_port}/emulator/connect/oauth/authorize?")
+    sign_in = submit(browser, brands, {})
+    cars = submit(browser, sign_in, {"username": "demo@example.com", "password": "anything"})
+    vehicles = submit(browser, cars, {}, button=1)
+
+    assert vehicles.url == f"{site}/vehicles/"
+    with psycopg.connect(smoke_database) as connection:
+        [(count,)] = connection.execute(
+            "SELECT count(*) FROM vehicles_vehicle JOIN accounts_user ON accounts_user.id = owner_id "
+            "WHERE accounts_user.email = 'demo@example.com'"
+        ).fetchall()
+    assert count >= 1
+    assert "Approve" not in vehicles.text
