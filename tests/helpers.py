@@ -14,3 +14,20 @@ def local_path(url: str) -> str:
     """`url` without scheme and host, for Django's test client."""
     parts = urlsplit(url)
     return f"{parts.path}?{parts.query}" if parts.query else parts.path
+
+
+# Every permission the emulator serves (the quick start asks for all of them, see config/settings/local.py).
+ALL_SCOPES = [
+    "read_vehicle_info",
+    "read_vin",
+    "read_odometer",
+    "read_location",
+    "read_battery",
+    "read_charge",
+    "read_fuel",
+    "read_tires",
+    "read_engine_oil",
+    "read_security",
+    "control_security",
+    "control_charge",
+]

@@ -9,23 +9,9 @@ import smartcar
 import smartcar.config
 from django.conf import settings
 
-from tests.helpers import local_path, query_of
+from tests.helpers import ALL_SCOPES, local_path, query_of
 
 REDIRECT_URI = "http://localhost:8000/exchange"
-ALL_SCOPES = [
-    "read_vehicle_info",
-    "read_vin",
-    "read_odometer",
-    "read_location",
-    "read_battery",
-    "read_charge",
-    "read_fuel",
-    "read_tires",
-    "read_engine_oil",
-    "read_security",
-    "control_security",
-    "control_charge",
-]
 
 
 @pytest.fixture

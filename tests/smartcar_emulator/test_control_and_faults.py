@@ -9,7 +9,7 @@ from django.test import override_settings
 
 from smartcar_emulator.checks import emulator_not_in_production
 from smartcar_emulator.models import AccessToken, RequestLog
-from tests.smartcar_emulator.conftest import ALL_SCOPES
+from tests.helpers import ALL_SCOPES
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -5,7 +5,7 @@ import requests
 import smartcar
 from smartcar.smartcar import get_vehicle
 
-from tests.smartcar_emulator.conftest import ALL_SCOPES
+from tests.helpers import ALL_SCOPES
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

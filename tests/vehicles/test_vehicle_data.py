@@ -11,26 +11,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from smartcar_emulator.models import EmulatedVehicle, RequestLog
+from tests.helpers import ALL_SCOPES
 from tests.vehicles.conftest import said
 from vehicles import services, tasks
 from vehicles.models import SmartcarConnection, Vehicle, VehicleCommand
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ALL_SCOPES = [
-    "read_vehicle_info",
-    "read_vin",
-    "read_odometer",
-    "read_location",
-    "read_battery",
-    "read_charge",
-    "read_fuel",
-    "read_tires",
-    "read_engine_oil",
-    "read_security",
-    "control_security",
-    "control_charge",
-]
 KM_PER_MILE = 1.609344
 KPA_PER_PSI = 6.894757
 
