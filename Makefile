@@ -26,7 +26,7 @@ $(INSTALLED): requirements/local.txt | $(BIN)/python
 install: $(INSTALLED)  ## Create .venv and install the pinned development requirements
 
 run: $(INSTALLED)  ## Start web, worker and beat on embedded defaults at http://localhost:8000 (Ctrl-C stops all)
-	@mkdir -p .run/broker/queue .run/broker/processed
+	@mkdir -p .run/broker/queue .run/broker/processed .run/broker/control
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py migrate --noinput --database emulator
 	@printf '\n  Open http://localhost:$(PORT)/ and sign up: any email, a password of 8+ characters.\n'

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import logging
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,6 +32,9 @@ T = TypeVar("T")
 
 # Smartcar's own limit for finishing Connect is similar; a stale state is more likely replayed than late.
 STATE_LIFETIME = timedelta(minutes=10)
+# How long a refresh whose answer was lost keeps retrying with the same refresh token: well inside Smartcar's
+# grace of about a minute, and below the task's 60-second soft time limit with one more HTTP call.
+LOST_ANSWER_RECOVERY_SECONDS = 30.0
 # An access token closer than this to its expiry is refreshed before use, so it cannot die mid-request.
 ACCESS_TOKEN_MARGIN = timedelta(minutes=5)
 
@@ -235,9 +239,19 @@ def _exchange_refresh_token(refresh_token: str) -> smartcar_client.Tokens:
     except smartcar_client.Transient as exc:
         if not exc.unknown_outcome:
             raise
-    # The first attempt may have rotated the tokens at Smartcar before timing out. The old refresh token keeps
-    # working for about a minute after its first use, so one immediate retry recovers a fresh pair.
-    return smartcar_client.refresh_tokens(refresh_token=refresh_token)
+    # The first attempt may have rotated the tokens at Smartcar before its answer was lost. The old refresh token
+    # keeps working for about a minute after its first use and never again after that, so keep trying now, well
+    # inside that minute, rather than on the task's backoff schedule.
+    deadline = time.monotonic() + LOST_ANSWER_RECOVERY_SECONDS
+    pause = 0.25
+    while True:
+        try:
+            return smartcar_client.refresh_tokens(refresh_token=refresh_token)
+        except smartcar_client.Transient as exc:
+            if exc.budget_exhausted or time.monotonic() + pause >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 4.0)
 
 
 @sensitive_variables()

@@ -88,11 +88,21 @@ class Transient(SmartcarError):
 
     default_user_message = "Smartcar is not answering right now. Please try again in a few minutes."
 
-    def __init__(self, message: str, *, retry_after: float | None = None, unknown_outcome: bool = False, **kwargs):
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        unknown_outcome: bool = False,
+        budget_exhausted: bool = False,
+        **kwargs,
+    ):
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
         # The request may have reached Smartcar and succeeded there (a read timeout): its effect is unknown.
         self.unknown_outcome = unknown_outcome
+        # Nothing was sent: the caller's time budget (a web request's) was already spent.
+        self.budget_exhausted = budget_exhausted
 
 
 @dataclass(frozen=True)
@@ -146,9 +156,13 @@ def _call_timeout() -> float:
     if deadline is not None:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise requests.ConnectTimeout("time budget for Smartcar calls exhausted before sending")
+            raise BudgetExhausted("time budget for Smartcar calls exhausted before sending")
         timeout = min(timeout, remaining)
     return timeout
+
+
+class BudgetExhausted(requests.ConnectTimeout):
+    """Raised before sending, when the caller's time budget is spent (nothing reached Smartcar)."""
 
 
 class _BoundedRequests:
@@ -196,6 +210,8 @@ def _translate(exc: SmartcarException) -> SmartcarError:
     if status is None and error_type is None:
         # The SDK wraps network failures as a bare "SDK_ERROR"; the cause tells what happened.
         cause = exc.__cause__
+        if isinstance(cause, BudgetExhausted):
+            return Transient("Time budget for Smartcar spent", budget_exhausted=True)
         if isinstance(cause, requests.ConnectionError) and not isinstance(cause, requests.ReadTimeout):
             # Includes ConnectTimeout: nothing was sent, so nothing can have happened at Smartcar.
             return Transient(f"Smartcar unreachable: {type(cause).__name__}")

@@ -143,6 +143,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(RUN_DIR / "broker" / "queue"),
         "data_folder_out": str(RUN_DIR / "broker" / "queue"),
         "processed_folder": str(RUN_DIR / "broker" / "processed"),
+        "control_folder": str(RUN_DIR / "broker" / "control"),
         "store_processed": False,
     }
 else:

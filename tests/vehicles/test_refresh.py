@@ -235,6 +235,20 @@ def test_an_unknown_outcome_timeout_is_retried_at_once_with_the_same_refresh_tok
     assert works_at_smartcar(token)
 
 
+def test_after_a_lost_answer_the_refresh_keeps_trying_inside_the_grace(alice_connection, settings):
+    due = make_due(alice_connection)
+    settings.SMARTCAR_HTTP_TIMEOUT = 0.5
+
+    with TokenProxy(settings.SMARTCAR_AUTH_ORIGIN, [LOSE_ANSWER, SERVER_ERROR, LOSE_ANSWER, PASS]) as proxy:
+        settings.SMARTCAR_AUTH_ORIGIN = proxy.url
+        services.refresh_due_connection(connection_id=due.pk)
+
+    assert proxy.calls == [LOSE_ANSWER, SERVER_ERROR, LOSE_ANSWER, PASS]
+    stored = SmartcarConnection.objects.get(pk=due.pk)
+    assert stored.status == SmartcarConnection.Status.ACTIVE
+    assert works_at_smartcar(stored.access_token)
+
+
 def test_server_errors_leave_the_connection_active_then_a_retry_succeeds(alice_connection, settings):
     due = make_due(alice_connection)
 
