@@ -36,6 +36,10 @@ run: $(INSTALLED)  ## Start web, worker and beat on embedded defaults at http://
 test: $(INSTALLED)  ## Run the suite on real PostgreSQL and Redis (throwaway ones unless DATABASE_URL / CELERY_BROKER_URL are set)
 	scripts/with-test-services $(BIN)/pytest $(PYTEST_ARGS)
 
+.PHONY: bench
+bench: $(INSTALLED)  ## Benchmarks on throwaway PostgreSQL and Redis (about 9 minutes); writes docs/benchmarks.md
+	scripts/with-test-services $(BIN)/python -m bench.run
+
 lint: $(INSTALLED)  ## Ruff (lint and format check) and Django's system checks
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
