@@ -37,7 +37,7 @@ test: $(INSTALLED)  ## Run the suite on real PostgreSQL and Redis (throwaway one
 	scripts/with-test-services $(BIN)/pytest $(PYTEST_ARGS)
 
 .PHONY: bench
-bench: $(INSTALLED)  ## Benchmarks on throwaway PostgreSQL and Redis (about 9 minutes); writes docs/benchmarks.md
+bench: $(INSTALLED)  ## Benchmarks on throwaway PostgreSQL and Redis (under 10 minutes); writes docs/benchmarks.md
 	scripts/with-test-services $(BIN)/python -m bench.run
 
 lint: $(INSTALLED)  ## Ruff (lint and format check) and Django's system checks

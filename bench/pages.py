@@ -36,12 +36,15 @@ class Page:
     vehicles: int
 
 
-@dataclass(frozen=True)
+@dataclass
 class Load:
     page: str
     per_second: float
     p50_ms: float
     p99_ms: float
+    requests: int
+    # CPU the web's processes spent per request during the run: what the page costs, whatever else the machine does.
+    server_cpu_ms: float = 0.0
 
 
 def _four_corners(name: str, value: object) -> list[dict]:
@@ -157,5 +160,6 @@ def wrk(url: str, cookie: str, *, seconds: int, connections: int, name: str) -> 
     if per_second is None or set(latency) != {"50", "99"}:
         raise RuntimeError(f"cannot read wrk's output for {url}:\n{output}")
     per_second = float(per_second.group(1))
+    requests = int(re.search(r"^\s+(\d+) requests in", output, re.MULTILINE).group(1))
     p50, p99 = _milliseconds(latency["50"]), _milliseconds(latency["99"])
-    return Load(page=name, per_second=per_second, p50_ms=p50, p99_ms=p99)
+    return Load(page=name, per_second=per_second, p50_ms=p50, p99_ms=p99, requests=requests)

@@ -38,6 +38,7 @@ CLIENT = ("emulator-client-id", "emulator-client-secret")
 class Options:
     connections: int
     concurrency: int
+    pool: str
     repetitions: int
     page_seconds: int
     page_rounds: int
@@ -67,6 +68,7 @@ def parse_options() -> Options:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--connections", type=int, default=1000, help="due connections per refresh run (N)")
     parser.add_argument("--concurrency", type=int, default=16, help="worker processes, and SDK loop processes (C)")
+    parser.add_argument("--pool", default="prefork", help="the worker's pool (production runs prefork)")
     parser.add_argument("--repetitions", type=int, default=3, help="interleaved repetitions of each measurement")
     parser.add_argument("--page-seconds", type=int, default=3, help="length of one wrk run")
     parser.add_argument("--page-rounds", type=int, default=5, help="rounds of wrk runs over the four pages")
@@ -79,6 +81,7 @@ def parse_options() -> Options:
     return Options(
         connections=args.connections,
         concurrency=args.concurrency,
+        pool=args.pool,
         repetitions=args.repetitions,
         page_seconds=args.page_seconds,
         page_rounds=args.page_rounds,
@@ -185,12 +188,15 @@ class Bench:
 
     def start_worker(self, celery_app) -> None:
         argv = [str(BIN / "celery"), "-A", "config", "worker", "--loglevel", "INFO", "--hostname", "bench@%h"]
-        argv += ["--pool", "prefork", "--concurrency", str(self.options.concurrency)]
+        argv += ["--pool", self.options.pool, "--concurrency", str(self.options.concurrency)]
         self.worker = self.services.start("worker", argv, self.env, term_main_only=True)
         procs.wait_until(lambda: celery_app.control.ping(timeout=1), timeout=60, what="the Celery worker")
-        procs.wait_until(
-            lambda: len(procs.tree(self.worker.pid)) > self.options.concurrency, timeout=30, what="the worker's pool"
-        )
+        if self.options.pool == "prefork":
+            procs.wait_until(
+                lambda: len(procs.tree(self.worker.pid)) > self.options.concurrency,
+                timeout=30,
+                what="the worker's pool",
+            )
 
     def memory(self, service) -> dict:
         pids = procs.tree(service.pid)
@@ -275,6 +281,7 @@ class Bench:
             shift = round_number % len(page_list)
             order = page_list[shift:] + page_list[:shift]
             for page in order:
+                cpu_before = procs.tree_cpu_seconds(self.web.pid)
                 load = pages.wrk(
                     self.web_url + page.path,
                     cookies[page.name],
@@ -282,6 +289,7 @@ class Bench:
                     connections=self.options.page_connections,
                     name=page.name,
                 )
+                load.server_cpu_ms = 1000 * (procs.tree_cpu_seconds(self.web.pid) - cpu_before) / load.requests
                 self.results.loads.append((round_number, load))
                 logger.info("pages round %d: %s %.0f/s", round_number + 1, page.name, load.per_second)
         if self.options.profile and profile.py_spy():

@@ -118,12 +118,14 @@ def explain(sql: str, using: str = "default") -> tuple[str, float]:
 
 def interleave(sql: str, small: Scan, large: Scan, *, small_alias: str) -> None:
     """The query's time on both tables at once, alternating (the small one lives in a database of its own meanwhile),
-    so that the machine's ups and downs fall on both alike; replaces the execution times measured one after the
-    other."""
+    so that the machine's ups and downs fall on both alike; replaces the plans and execution times measured one after
+    the other."""
     small.execution_ms, large.execution_ms = [], []
     for _ in range(EXPLAINS):
-        small.execution_ms.append(explain(sql, small_alias)[1])
-        large.execution_ms.append(explain(sql)[1])
+        small.plan, milliseconds = explain(sql, small_alias)
+        small.execution_ms.append(milliseconds)
+        large.plan, milliseconds = explain(sql)
+        large.execution_ms.append(milliseconds)
 
 
 def make_more_due(total: int) -> None:
