@@ -13,7 +13,7 @@ from vehicles.models import Vehicle
 def home(request: HttpRequest) -> HttpResponse:
     vehicles = Vehicle.objects.none()
     if request.user.is_authenticated:
-        vehicles = Vehicle.objects.filter(owner=request.user).select_related("connection")
+        vehicles = Vehicle.objects.filter(owner=request.user).for_table()
     return render(request, "home.html", {"vehicles": vehicles})
 
 

@@ -64,7 +64,7 @@ def exchange(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def vehicle_list(request: HttpRequest) -> HttpResponse:
-    vehicles = Vehicle.objects.filter(owner=request.user).select_related("connection")
+    vehicles = Vehicle.objects.filter(owner=request.user).for_table()
     return render(request, "vehicles/list.html", {"vehicles": vehicles})
 
 

@@ -111,3 +111,13 @@ def test_missing_or_malformed_keys_fail_the_system_checks(settings, keys, check_
 
 def test_configured_keys_pass_the_system_checks():
     assert [error for error in run_checks() if error.id.startswith("vehicles.")] == []
+
+
+def test_the_vehicles_table_never_decrypts_a_token(alice_client, alice_connection, settings):
+    # With a key that fits no token, any decryption would raise: the table and the home page must not need one.
+    settings.TOKEN_ENCRYPTION_KEYS = [NEW_KEY]
+
+    for url in ("/vehicles/", "/"):
+        response = alice_client.get(url)
+        assert response.status_code == 200
+        assert alice_connection.vehicles.first().model in response.content.decode()
