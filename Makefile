@@ -7,6 +7,7 @@ PYTEST_ARGS ?=
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+RUN_INSTALLED := $(VENV)/.installed-run
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test lint format requirements clean
@@ -23,9 +24,14 @@ $(INSTALLED): requirements/local.txt | $(BIN)/python
 	$(BIN)/python -m pip install --disable-pip-version-check --quiet -r requirements/local.txt
 	@touch $@
 
+# The quick start needs only the runtime: the test tools (a browser driver, the Compose binary) would slow it down.
+$(RUN_INSTALLED): requirements/production.txt | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check --quiet -r requirements/production.txt
+	@touch $@
+
 install: $(INSTALLED)  ## Create .venv and install the pinned development requirements
 
-run: $(INSTALLED)  ## Start web, worker and beat on embedded defaults at http://localhost:8000 (Ctrl-C stops all)
+run: $(RUN_INSTALLED)  ## Start web, worker and beat on embedded defaults at http://localhost:8000 (Ctrl-C stops all)
 	@mkdir -p .run/broker/queue .run/broker/processed .run/broker/control
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py migrate --noinput --database emulator
