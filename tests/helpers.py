@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
+
+from django.db import connection as db_connection
+
+from smartcar_emulator.permissions import PERMISSIONS
 
 
 def query_of(url: str) -> dict[str, str]:
@@ -17,17 +23,22 @@ def local_path(url: str) -> str:
 
 
 # Every permission the emulator serves (the quick start asks for all of them, see config/settings/local.py).
-ALL_SCOPES = [
-    "read_vehicle_info",
-    "read_vin",
-    "read_odometer",
-    "read_location",
-    "read_battery",
-    "read_charge",
-    "read_fuel",
-    "read_tires",
-    "read_engine_oil",
-    "read_security",
-    "control_security",
-    "control_charge",
-]
+ALL_SCOPES = list(PERMISSIONS)
+
+
+def in_threads(target: Callable[[], None], count: int, *, timeout: float = 60) -> None:
+    """Run `target` in `count` threads released together, each closing its own database connection at the end."""
+    barrier = threading.Barrier(count)
+
+    def run() -> None:
+        try:
+            barrier.wait()
+            target()
+        finally:
+            db_connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=timeout)

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import hashlib
-import threading
 from datetime import timedelta
 
 import pytest
@@ -11,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from smartcar_emulator.models import AuthorizationCode, EmulatedVehicle
-from tests.helpers import query_of
+from tests.helpers import in_threads, query_of
 from tests.vehicles.conftest import messages_of, walk_to_callback
 from vehicles import services
 from vehicles.models import SmartcarConnection, Vehicle
@@ -199,25 +198,15 @@ def test_anonymous_callback_does_nothing(alice_client, smartcar):
 def test_two_racing_callbacks_with_one_state_connect_once(alice_client, alice, smartcar):
     callback = start_and_walk(alice_client)
     outcomes: list[str] = []
-    barrier = threading.Barrier(2)
 
     def finish() -> None:
-        from django.db import connection
-
-        barrier.wait()
         try:
             services.finish_connect(user=alice, state=callback["state"], code=callback["code"])
             outcomes.append("connected")
         except services.StateRejected:
             outcomes.append("rejected")
-        finally:
-            connection.close()
 
-    threads = [threading.Thread(target=finish) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    in_threads(finish, 2)
 
     assert sorted(outcomes) == ["connected", "rejected"]
     assert SmartcarConnection.objects.filter(owner=alice).count() == 1

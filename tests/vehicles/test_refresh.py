@@ -20,6 +20,7 @@ from django.utils import timezone
 from smartcar.exception import SmartcarException
 
 from smartcar_emulator.models import RequestLog
+from tests.helpers import in_threads
 from tests.vehicles.token_proxy import LOSE_ANSWER, PASS, RATE_LIMITED, SERVER_ERROR, SLOW, TokenProxy
 from vehicles import services, tasks
 from vehicles.models import SmartcarConnection
@@ -64,22 +65,14 @@ def test_concurrent_refreshers_make_one_call_and_all_get_the_new_token(alice_con
     before = token_calls()
     tokens: list[str] = []
     errors: list[BaseException] = []
-    barrier = threading.Barrier(12)
 
     def refresher() -> None:
         try:
-            barrier.wait()
             tokens.append(services.get_access_token(connection=SmartcarConnection.objects.get(pk=due.pk)))
         except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
             errors.append(exc)
-        finally:
-            db.close()
 
-    threads = [threading.Thread(target=refresher) for _ in range(12)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    in_threads(refresher, 12)
 
     assert errors == []
     assert token_calls() == before + 1
@@ -123,17 +116,7 @@ def test_duplicate_task_deliveries_refresh_once(alice_connection):
     due = make_due(alice_connection)
     before = token_calls()
 
-    def deliver() -> None:
-        try:
-            tasks.refresh_connection.apply(args=[due.pk])
-        finally:
-            db.close()
-
-    threads = [threading.Thread(target=deliver) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    in_threads(lambda: tasks.refresh_connection.apply(args=[due.pk]), 4)
     tasks.refresh_connection.apply(args=[due.pk])
 
     assert token_calls() == before + 1
