@@ -538,3 +538,32 @@ connections at 200 ms, the web during a wrk run on `/vehicles/` with 50 vehicles
 
 def render(results) -> str:
     return Report(results).render()
+
+
+def brief(results) -> list[str]:
+    """One line per measured ratio, for a partial run (`--only`), which writes no page."""
+    report = Report(results)
+    lines = []
+    for latency in sorted(report.pairs):
+        ratios, overheads = report.ratios(latency), report.overheads(latency)
+        lines.append(
+            f"refresh {latency} ms: pipeline ÷ SDK {fmt(median(ratios))} ({spread(ratios)}), "
+            f"overhead {fmt(median(overheads))} ms CPU per refresh ({spread(overheads)})"
+        )
+        for pipeline, sdk in report.pairs[latency]:
+            parts = report.overhead_ms(pipeline, sdk)
+            lines.append("  " + ", ".join(f"{name} {value:.2f}" for name, value in parts.items()))
+    for name, count in results.queries.items():
+        lines.append(f"{name}: {count} queries")
+    pages_measured = {load.page for _, load in results.loads}
+    for name in sorted(pages_measured - {pages.PAGE_FLOOR}):
+        values = report.page_ratios(name, pages.PAGE_FLOOR)
+        by_cpu = report.page_ratios(name, pages.PAGE_FLOOR, by_cpu=True)
+        lines.append(
+            f"{name} ÷ trivial page: {fmt(median(values))} by requests/s ({spread(values)}), "
+            f"{fmt(median(by_cpu))} by server CPU ({spread(by_cpu)})"
+        )
+    for name in sorted(pages_measured):
+        cpu = [load.server_cpu_ms for _, load in results.loads if load.page == name]
+        lines.append(f"{name}: {fmt(median(report.loads(name)))} requests/s, {fmt(median(cpu))} ms server CPU each")
+    return lines

@@ -32,6 +32,7 @@ APP_DATABASE = "garage_bench"
 EMULATOR_DATABASE = "garage_bench_emulator"
 SCAN_DATABASE = "garage_bench_scan"
 CLIENT = ("emulator-client-id", "emulator-client-secret")
+PARTS = ("pages", "refresh", "scan")
 
 
 @dataclass
@@ -47,6 +48,7 @@ class Options:
     emulator_workers: int
     profile: bool
     output: Path
+    only: frozenset[str] = frozenset(PARTS)
 
 
 @dataclass
@@ -77,6 +79,12 @@ def parse_options() -> Options:
     parser.add_argument("--emulator-workers", type=int, default=4, help="gunicorn processes serving the emulator")
     parser.add_argument("--no-profile", dest="profile", action="store_false", help="skip py-spy even if installed")
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument(
+        "--only",
+        choices=PARTS,
+        action="append",
+        help="measure only this part (repeatable); the results are logged and no page is written",
+    )
     args = parser.parse_args()
     return Options(
         connections=args.connections,
@@ -90,6 +98,7 @@ def parse_options() -> Options:
         emulator_workers=args.emulator_workers,
         profile=args.profile,
         output=args.output,
+        only=frozenset(args.only or PARTS),
     )
 
 
@@ -249,16 +258,20 @@ class Bench:
         results.memory["web at rest"] = self.memory(self.web)
         results.memory["worker at rest"] = self.memory(self.worker)
 
-        self.measure_pages(pages, page_list)
-        results.memory["web after the page load"] = self.memory(self.web)
+        only = self.options.only
+        if "pages" in only:
+            self.measure_pages(pages, page_list)
+            results.memory["web after the page load"] = self.memory(self.web)
 
-        self.measure_refresh(refresh, celery_app, ids, sdk_tokens)
-        results.memory["worker after the sweeps"] = self.memory(self.worker)
+        if "refresh" in only:
+            self.measure_refresh(refresh, celery_app, ids, sdk_tokens)
+            results.memory["worker after the sweeps"] = self.memory(self.worker)
 
         self.worker.stop(grace=30)
         self.web.stop()
         self.emulator.stop()
-        self.measure_scan(scan, celery_app)
+        if "scan" in only:
+            self.measure_scan(scan, celery_app)
 
         self.results.environment = environment()
         from django.db import connections
@@ -442,8 +455,13 @@ def main() -> int:
     )
     from bench import report
 
-    options.output.write_text(report.render(results))
-    logger.info("wrote %s in %.0f s", options.output, results.total_seconds)
+    if options.only != frozenset(PARTS):
+        for line in report.brief(results):
+            logger.info("%s", line)
+        logger.info("partial run (--only) in %.0f s: %s not written", results.total_seconds, options.output)
+    else:
+        options.output.write_text(report.render(results))
+        logger.info("wrote %s in %.0f s", options.output, results.total_seconds)
     if not os.environ.get("BENCH_KEEP_LOGS"):
         shutil.rmtree(workdir, ignore_errors=True)
     return 0
