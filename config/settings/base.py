@@ -162,6 +162,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# A worker keeps its database connection from task to task instead of opening one per task (Celery's default): a new
+# PostgreSQL connection cost more CPU than the refresh itself. config/celery.py applies CONN_MAX_AGE and the health
+# check around each task, as Django does around each web request.
+CELERY_DB_REUSE_MAX = 1000
 
 # Keeping Smartcar tokens alive. Beat looks every TOKEN_REFRESH_INTERVAL_MINUTES for ACTIVE connections whose access
 # token expires within TOKEN_REFRESH_LEAD_TIME_MINUTES, or whose refresh token is older than
