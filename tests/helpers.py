@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
 from django.db import connection as db_connection
 
+from config.celery import app as celery_app
 from smartcar_emulator.permissions import PERMISSIONS
 
 
@@ -42,3 +44,28 @@ def in_threads(target: Callable[[], None], count: int, *, timeout: float = 60) -
         thread.start()
     for thread in threads:
         thread.join(timeout=timeout)
+
+
+@dataclass
+class QueuedTask:
+    name: str
+    args: list
+    kwargs: dict
+    headers: dict
+
+
+def take_queued_tasks() -> list[QueuedTask]:
+    """The tasks waiting in Redis, in the order they were queued, taken off the queue."""
+    found = []
+    with celery_app.connection_for_read() as broker:
+        queue = broker.SimpleQueue(celery_app.conf.task_default_queue)
+        while True:
+            try:
+                message = queue.get(block=False)
+            except queue.Empty:
+                break
+            message.ack()
+            args, kwargs, _ = message.decode()
+            found.append(QueuedTask(message.headers["task"], args, kwargs, message.headers))
+        queue.close()
+    return found

@@ -68,6 +68,13 @@ def check_smartcar_settings(app_configs=None, **kwargs) -> list[Error]:
                 id="vehicles.E007",
             )
         )
+    if settings.TOKEN_REFRESH_BATCH_SIZE < 1:
+        errors.append(
+            Error(
+                "TOKEN_REFRESH_BATCH_SIZE must be at least 1 (due connections refreshed per task).",
+                id="vehicles.E008",
+            )
+        )
     if settings.SMARTCAR_MODE not in SMARTCAR_MODES:
         errors.append(Error(f"SMARTCAR_MODE must be one of {', '.join(SMARTCAR_MODES)}.", id="vehicles.E006"))
     return errors

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import random
+import time
+from collections.abc import Iterable
 
 from celery import shared_task
 from django.conf import settings
@@ -20,6 +22,9 @@ REFRESH_MAX_RETRIES = 8
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_CAP_SECONDS = 3600
 UNKNOWN_OUTCOME_RETRY_SECONDS = 5
+# A batch hands what is left of it to a new task once it has run this long, so that a few slow token calls never take
+# it near the task time limit (one refresh may take up to about 40 s: two HTTP timeouts and the lost-answer recovery).
+BATCH_TIME_BUDGET_SECONDS = 10
 
 
 def backoff_seconds(attempt: int, retry_after: float | None = None) -> float:
@@ -51,14 +56,56 @@ def refresh_connection(self, connection_id: int, if_version: int | None = None) 
         raise self.retry(countdown=1) from None
 
 
+@shared_task(bind=True)
+def refresh_connections(self, connection_ids: list[int]) -> None:
+    """A few due connections refreshed one after the other: beat's unit of work. One message for several refreshes,
+    because Celery's own cost per message was larger than a refresh's. Each refresh is on its own, as in
+    refresh_connection: one that fails for a passing reason is retried alone, one that cannot succeed is skipped, and
+    a redelivered batch refreshes only what is still due."""
+    started = time.monotonic()
+    for position, connection_id in enumerate(connection_ids):
+        if position and time.monotonic() - started > BATCH_TIME_BUDGET_SECONDS:
+            refresh_connections.apply_async(args=[connection_ids[position:]], expires=_sweep_expiry())
+            logger.info("refresh batch handed %d connection(s) to a new task", len(connection_ids) - position)
+            return
+        try:
+            services.refresh_due_connection(connection_id=connection_id)
+        except (ReauthRequired, AppMisconfigured, TokenDecryptionError):
+            continue
+        except Transient as exc:
+            countdown = UNKNOWN_OUTCOME_RETRY_SECONDS if exc.unknown_outcome else backoff_seconds(0, exc.retry_after)
+            # As the task's own first retry would be: the next failure backs off from attempt 1.
+            refresh_connection.apply_async(args=[connection_id], countdown=countdown, retries=1)
+        except DatabaseError:
+            # The database connection may be gone: leave the rest to new tasks, which get a checked connection.
+            logger.exception("refresh could not be saved connection_id=%s; retrying", connection_id)
+            refresh_connection.apply_async(args=[connection_id], countdown=1, retries=1)
+            if rest := connection_ids[position + 1 :]:
+                refresh_connections.apply_async(args=[rest], countdown=1, expires=_sweep_expiry())
+            return
+
+
+def _sweep_expiry() -> int:
+    """Seconds a sweep's task may wait in the queue: the next sweep queues whatever is still due anyway."""
+    return settings.TOKEN_REFRESH_INTERVAL_MINUTES * 60
+
+
+def publish_each(task, argument_lists: Iterable[list], *, expires: int) -> None:
+    """Queues `task` once per argument list, all over one broker connection."""
+    with task.app.producer_or_acquire() as producer:
+        for args in argument_lists:
+            task.apply_async(args=args, expires=expires, producer=producer)
+
+
 @shared_task
 def refresh_due_connections() -> None:
-    """Beat's fan-out: one refresh task per due connection, each expiring before the next sweep."""
-    expires = settings.TOKEN_REFRESH_INTERVAL_MINUTES * 60
+    """Beat's fan-out: the due connections in batches of TOKEN_REFRESH_BATCH_SIZE, each expiring before the next
+    sweep."""
     ids = services.due_connection_ids()
-    for connection_id in ids:
-        refresh_connection.apply_async(args=[connection_id], expires=expires)
-    logger.info("refresh sweep queued %d connection(s)", len(ids))
+    size = settings.TOKEN_REFRESH_BATCH_SIZE
+    batches = [ids[start : start + size] for start in range(0, len(ids), size)]
+    publish_each(refresh_connections, ([batch] for batch in batches), expires=_sweep_expiry())
+    logger.info("refresh sweep queued %d connection(s) in %d task(s)", len(ids), len(batches))
 
 
 @shared_task
@@ -71,6 +118,5 @@ def sync_vehicle(vehicle_id: int) -> None:
 def sync_stale_vehicles() -> None:
     """The optional periodic fetch (VEHICLE_DATA_SYNC_MINUTES): one task per vehicle whose data is older."""
     ids = services.stale_vehicle_ids()
-    for vehicle_id in ids:
-        sync_vehicle.apply_async(args=[vehicle_id], expires=settings.VEHICLE_DATA_SYNC_MINUTES * 60)
+    publish_each(sync_vehicle, ([vehicle_id] for vehicle_id in ids), expires=settings.VEHICLE_DATA_SYNC_MINUTES * 60)
     logger.info("vehicle data sweep queued %d vehicle(s)", len(ids))

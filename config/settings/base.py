@@ -169,10 +169,12 @@ CELERY_DB_REUSE_MAX = 1000
 
 # Keeping Smartcar tokens alive. Beat looks every TOKEN_REFRESH_INTERVAL_MINUTES for ACTIVE connections whose access
 # token expires within TOKEN_REFRESH_LEAD_TIME_MINUTES, or whose refresh token is older than
-# TOKEN_REFRESH_MAX_AGE_DAYS (Smartcar's die unused after 60 days), and queues one refresh for each.
+# TOKEN_REFRESH_MAX_AGE_DAYS (Smartcar's die unused after 60 days), and queues them in tasks of
+# TOKEN_REFRESH_BATCH_SIZE connections (one message per refresh cost more CPU than the refresh; see docs/benchmarks.md).
 TOKEN_REFRESH_INTERVAL_MINUTES = env.int("TOKEN_REFRESH_INTERVAL_MINUTES", default=5)
 TOKEN_REFRESH_LEAD_TIME_MINUTES = env.int("TOKEN_REFRESH_LEAD_TIME_MINUTES", default=30)
 TOKEN_REFRESH_MAX_AGE_DAYS = env.int("TOKEN_REFRESH_MAX_AGE_DAYS", default=50)
+TOKEN_REFRESH_BATCH_SIZE = env.int("TOKEN_REFRESH_BATCH_SIZE", default=5)
 CELERY_BEAT_SCHEDULE = {
     "refresh-due-connections": {
         "task": "vehicles.tasks.refresh_due_connections",

@@ -18,8 +18,8 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from accounts.models import User
-from config.celery import app as celery_app
 from tests.factories import SmartcarConnectionFactory, UserFactory, VehicleFactory
+from tests.helpers import take_queued_tasks
 from vehicles import smartcar_client
 from vehicles.models import SmartcarConnection, Vehicle
 from vehicles.tasks import refresh_connection
@@ -51,20 +51,7 @@ def action(client: Client, name: str, connections: list[SmartcarConnection], **e
 
 def take_queued_refreshes() -> list[tuple[list, dict]]:
     """The refresh tasks waiting in Redis, as (args, kwargs), taken off the queue."""
-    found = []
-    with celery_app.connection_for_read() as broker:
-        queue = broker.SimpleQueue(celery_app.conf.task_default_queue)
-        while True:
-            try:
-                message = queue.get(block=False)
-            except queue.Empty:
-                break
-            message.ack()
-            if message.headers["task"] == refresh_connection.name:
-                args, kwargs, _ = message.decode()
-                found.append((args, kwargs))
-        queue.close()
-    return found
+    return [(task.args, task.kwargs) for task in take_queued_tasks() if task.name == refresh_connection.name]
 
 
 def reaches_vehicle(access_token: str, vehicle_id: str) -> bool:
