@@ -191,8 +191,9 @@ which goes first, and reported as the median of the per-pair ratios with the ran
    WSGI wrapper in the bench (`bench/emulator_wsgi.py`, a sleep before the request reaches Django), since the
    emulator's own faults never touch that endpoint. The pipeline: all N made due, then
    `send_task("vehicles.tasks.refresh_due_connections")` (what beat sends) → Redis → one real
-   `celery -A config worker --pool {o.pool} --concurrency {o.concurrency}` → one `refresh_connection` per connection →
-   `vehicles.services._refresh` → the emulator; timed from the publish to the last `last_refreshed_at`, once every
+   `celery -A config worker --pool {o.pool} --concurrency {o.concurrency}` → one `refresh_connections` task per batch of
+   {settings.TOKEN_REFRESH_BATCH_SIZE} (`TOKEN_REFRESH_BATCH_SIZE`) → `vehicles.services._refresh` per connection → the
+   emulator; timed from the publish to the last `last_refreshed_at`, once every
    connection's `token_version` has moved. The bare SDK: {o.concurrency} processes, each with one
    `smartcar.AuthClient`, calling `exchange_refresh_token` over its share of another N refresh tokens (each used
    once), on the same emulator. {o.repetitions} pairs at 0 ms and {o.repetitions} at 200 ms. CPU time comes from
@@ -456,13 +457,15 @@ and the due scan need nothing: the scan stays in milliseconds at a million conne
                 "the token call inside it (`smartcar_client.refresh_tokens`, the SDK and requests)": profile.share(
                     "refresh_tokens", "vehicles/smartcar_client.py"
                 ),
+                "locking the row (`vehicles.services._lock`)": profile.share("_lock", "vehicles/services.py"),
                 "saving the row (`Model.save`)": profile.share("Model.save"),
                 "opening a PostgreSQL connection (`BaseDatabaseWrapper.connect`)": profile.share(
                     "BaseDatabaseWrapper.connect"
                 ),
-                "closing it again after each task (`DjangoWorkerFixup.close_database`, Celery)": profile.share(
-                    "close_database", "celery/fixups/django.py"
-                ),
+                "Celery around each task in the pool (`trace_task` less the task itself)": profile.share(
+                    "trace_task", "celery/app/trace.py"
+                )
+                - profile.share("__protected_call__", "celery/app/trace.py"),
                 "the fan-out publishing (`refresh_due_connections`)": profile.share(
                     "refresh_due_connections", "vehicles/tasks.py"
                 ),
