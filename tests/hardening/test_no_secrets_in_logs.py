@@ -43,7 +43,10 @@ def test_a_whole_journey_logs_no_token_code_or_client_secret(alice_client, alice
     tasks.sync_vehicle.apply(args=[vehicle.pk])
     alice_client.post(reverse("vehicles:command", args=[vehicle.pk, "lock"]))
 
-    assert len(caplog.records) > 20, "the journey should have logged plenty at DEBUG"
+    # DEBUG capture works: urllib3 logged each call to Smartcar, the token calls included.
+    http_lines = [record.getMessage() for record in caplog.records if record.name.startswith("urllib3")]
+    assert any("/auth/oauth/token" in line for line in http_lines), "the journey should have logged at DEBUG"
+    assert len(http_lines) >= 5
     for record in caplog.records:
         text = " ".join(
             [record.getMessage(), repr(record.args), record.exc_text or "", repr(getattr(record, "__dict__", {}))]
