@@ -160,6 +160,9 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Pool processes per worker; unset, one per CPU core. A refresh waits on Smartcar far longer than it computes, so this
+# is what to raise first for more refreshes a second (docs/benchmarks.md, "Capacity").
+CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=None)
 CELERY_TIMEZONE = "UTC"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # A worker keeps its database connection from task to task instead of opening one per task (Celery's default): a new
