@@ -56,8 +56,8 @@ def refresh_connection(self, connection_id: int, if_version: int | None = None) 
         raise self.retry(countdown=1) from None
 
 
-@shared_task(bind=True)
-def refresh_connections(self, connection_ids: list[int]) -> None:
+@shared_task
+def refresh_connections(connection_ids: list[int]) -> None:
     """A few due connections refreshed one after the other: beat's unit of work. One message for several refreshes,
     because Celery's own cost per message was larger than a refresh's. Each refresh is on its own, as in
     refresh_connection: one that fails for a passing reason is retried alone, one that cannot succeed is skipped, and
