@@ -4,6 +4,7 @@ into our dataclasses (aware datetimes) and its failures into a few named errors.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import threading
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.cookiejar import DefaultCookiePolicy
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 import requests
 import smartcar
@@ -168,11 +170,26 @@ class BudgetExhausted(requests.ConnectTimeout):
     """Raised before sending, when the caller's time budget is spent (nothing reached Smartcar)."""
 
 
+@functools.cache
+def _environment_proxies(origin: str) -> dict[str, str]:
+    """The proxies the environment (HTTPS_PROXY, NO_PROXY, ...) gives this origin: read once per process, where
+    requests would scan the whole environment twice on every call."""
+    return requests.utils.get_environ_proxies(origin)
+
+
+@functools.cache
+def _environment_ca_bundle() -> str | bool:
+    """REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE, as requests reads them; True (its own bundle) when neither is set."""
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+
+
 class _BoundedRequests:
     """Stands in for `requests` inside the SDK, which calls `requests.request()` for everything: each call is bounded
     (the SDK would wait up to 310 seconds) and goes through a session kept per thread, so that connections to Smartcar
     stay open between calls instead of costing a TCP and TLS handshake each. The session keeps no cookies: nothing
-    but the open connections passes from one call, or one user, to the next."""
+    but the open connections passes from one call, or one user, to the next. What requests takes from the environment
+    (proxies, CA bundle) is read once per process rather than on every call; ~/.netrc is never read (its password
+    would replace the SDK's Authorization header)."""
 
     def __init__(self) -> None:
         self._local = threading.local()
@@ -185,12 +202,16 @@ class _BoundedRequests:
         # A process forked from one that already had a session must not share its sockets.
         if getattr(local, "pid", None) != os.getpid():
             session = requests.Session()
+            session.trust_env = False
             session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
             local.session, local.pid = session, os.getpid()
         return local.session
 
     def request(self, method: str, url: str, **kwargs) -> requests.Response:
         kwargs["timeout"] = _call_timeout()
+        parts = urlsplit(url)
+        kwargs.setdefault("proxies", _environment_proxies(f"{parts.scheme}://{parts.netloc}"))
+        kwargs.setdefault("verify", _environment_ca_bundle())
         return self._session().request(method, url, **kwargs)
 
 

@@ -25,6 +25,7 @@ class TokenEndpoint(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.delay = delay
         self.requests: list[tuple[int, str | None]] = []
+        self.paths: list[str] = []
         self.thread = threading.Thread(target=self.serve_forever, daemon=True)
 
     @property
@@ -47,6 +48,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         self.server.requests.append((self.client_address[1], self.headers.get("Cookie")))
+        self.server.paths.append(self.path)
         time.sleep(self.server.delay)
         body = json.dumps(
             {
@@ -136,6 +138,37 @@ def test_the_per_call_timeout_still_applies_on_a_kept_connection(settings):
             smartcar_client.refresh_tokens(refresh_token="r" * 36)
     assert time.monotonic() - started < 1.5
     assert raised.value.unknown_outcome
+
+
+@pytest.fixture
+def environment(monkeypatch):
+    """Proxy variables as an operator would set them; the per-process reading of them starts afresh."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    smartcar_client._environment_proxies.cache_clear()
+    yield monkeypatch
+    smartcar_client._environment_proxies.cache_clear()
+
+
+def test_calls_go_through_the_proxy_the_environment_names(settings, environment):
+    with TokenEndpoint() as proxy:
+        environment.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.server_address[1]}")
+        settings.SMARTCAR_AUTH_ORIGIN = "http://auth.smartcar.invalid/oauth/token"
+
+        tokens = smartcar_client.refresh_tokens(refresh_token="r" * 36)
+
+    assert tokens.access_token == "a" * 36
+    # A proxy is sent the whole URL.
+    assert proxy.paths == ["http://auth.smartcar.invalid/oauth/token"]
+
+
+def test_no_proxy_still_bypasses_the_proxy(endpoint, environment, unused_port):
+    environment.setenv("HTTP_PROXY", f"http://127.0.0.1:{unused_port}")
+    environment.setenv("NO_PROXY", "127.0.0.1")
+
+    smartcar_client.refresh_tokens(refresh_token="r" * 36)
+
+    assert endpoint.paths == ["/oauth/token"]
 
 
 def test_requests_without_a_timeout_are_impossible_through_the_sdk():
