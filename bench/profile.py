@@ -63,8 +63,9 @@ def start(pid: int, seconds: int, output: Path) -> subprocess.Popen | None:
     if executable is None:
         return None
     argv = [executable, "record", "--pid", str(pid), "--subprocesses", "--nonblocking", "--format", "raw"]
-    # --gil: only samples that hold the interpreter lock, so waiting on a socket does not count as work.
-    argv += ["--gil", "--rate", "200", "--duration", str(seconds), "--output", str(output)]
+    # Threads the OS reports idle (waiting on a socket) are left out, so samples are time on a CPU. Not --gil: a C
+    # extension waiting on PostgreSQL without releasing the interpreter lock would count as work.
+    argv += ["--rate", "200", "--duration", str(seconds), "--output", str(output)]
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
 
 

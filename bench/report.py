@@ -408,7 +408,7 @@ and the due scan need nothing: the scan stays in milliseconds at a million conne
         for name, profile in self.results.profiles.items():
             share = profile.samples / 100
             roles = ", ".join(f"{role} {count / share:.0f} %" for role, count in profile.by_role.items())
-            parts.append(f"### {name}\n\n{profile.samples:,} samples holding the GIL{'; ' + roles if roles else ''}.")
+            parts.append(f"### {name}\n\n{profile.samples:,} samples on a CPU{'; ' + roles if roles else ''}.")
             parts.append(
                 "Where the time goes (samples anywhere under these functions):\n\n" + self.profile_notes(name, profile)
             )
@@ -530,7 +530,7 @@ CPU columns are milliseconds of CPU per refresh.
 
 ## Profiles
 
-Taken with py-spy (`--gil`, 200 Hz) outside the timed runs: the worker during an extra sweep of 300
+Taken with py-spy (200 Hz, idle threads left out) outside the timed runs: the worker during an extra sweep of 300
 connections at 200 ms, the web during a wrk run on `/vehicles/` with 50 vehicles.
 
 {self.profiles_section()}

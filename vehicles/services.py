@@ -22,7 +22,7 @@ from django.views.decorators.debug import sensitive_variables
 from kombu.exceptions import OperationalError as KombuOperationalError
 
 from accounts.models import User
-from vehicles import smartcar_client
+from vehicles import smartcar_client, statements
 from vehicles.models import PendingConnect, SmartcarConnection, Vehicle, VehicleCommand
 from vehicles.smartcar_client import AccessTokenRejected, ReauthRequired, SmartcarError
 
@@ -225,10 +225,8 @@ def _lock(connection_id: int, *, wait: bool) -> SmartcarConnection | None:
         with db_connection.cursor() as cursor:
             cursor.execute(f"SET LOCAL lock_timeout = {timeout_ms}")
     # On SQLite there are no row locks: the IMMEDIATE transaction already holds the database's write lock.
-    queryset = SmartcarConnection.objects.select_for_update(skip_locked=not wait)
     try:
-        # Not .first(): its ORDER BY cost the hot path a tenth of its CPU, and a primary key finds one row at most.
-        return next(iter(queryset.filter(pk=connection_id)), None)
+        return statements.select_for_update(SmartcarConnection, connection_id, skip_locked=not wait)
     except OperationalError as exc:
         raise smartcar_client.Transient(f"connection {connection_id} is locked by a refresh that does not end") from exc
 
@@ -255,7 +253,7 @@ def _exchange_refresh_token(refresh_token: str) -> smartcar_client.Tokens:
         pause = min(pause * 2, 4.0)
 
 
-# The columns a successful refresh writes (the rest of the row is unchanged; fewer columns, less work per refresh).
+# The columns a successful refresh writes; the rest of the row is as the lock read it.
 REFRESHED_FIELDS = [
     "access_token",
     "refresh_token",
@@ -305,7 +303,7 @@ def _refresh(
             connection.last_refreshed_at = timezone.now()
             connection.last_error = ""
             connection.last_error_at = None
-            connection.save(update_fields=REFRESHED_FIELDS)
+            statements.save_fields(connection, REFRESHED_FIELDS)
     if failure is not None:
         # Raised after the commit, so that the recorded status and error survive.
         logger.warning(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import random
 import time
 from collections.abc import Iterable
@@ -25,6 +26,10 @@ UNKNOWN_OUTCOME_RETRY_SECONDS = 5
 # A batch hands what is left of it to a new task once it has run this long, so that a few slow token calls never take
 # it near the task time limit (one refresh may take up to about 40 s: two HTTP timeouts and the lost-answer recovery).
 BATCH_TIME_BUDGET_SECONDS = 10
+# A sweep's batches shrink towards its end, down to single connections, so that the last refreshes spread over this
+# many worker processes instead of waiting on a few full batches ("guided" scheduling). More processes than this
+# across all workers would see a sweep's end on fewer of them, a few hundred milliseconds at most.
+SWEEP_SPREAD = 32
 
 
 def backoff_seconds(attempt: int, retry_after: float | None = None) -> float:
@@ -97,13 +102,23 @@ def publish_each(task, argument_lists: Iterable[list], *, expires: int) -> None:
             task.apply_async(args=args, expires=expires, producer=producer)
 
 
+def sweep_batches(ids: list[int], size: int) -> list[list[int]]:
+    """`ids` in order, cut into batches of at most `size`: each a 1/SWEEP_SPREAD share of what is left, so that
+    full batches come first and the last SWEEP_SPREAD are single connections."""
+    batches, start = [], 0
+    while start < len(ids):
+        step = max(1, min(size, math.ceil((len(ids) - start) / SWEEP_SPREAD)))
+        batches.append(ids[start : start + step])
+        start += step
+    return batches
+
+
 @shared_task
 def refresh_due_connections() -> None:
-    """Beat's fan-out: the due connections in batches of TOKEN_REFRESH_BATCH_SIZE, each expiring before the next
-    sweep."""
+    """Beat's fan-out: the due connections, most urgent first, in batches of up to TOKEN_REFRESH_BATCH_SIZE that
+    shrink towards the end of the sweep, each expiring before the next sweep."""
     ids = services.due_connection_ids()
-    size = settings.TOKEN_REFRESH_BATCH_SIZE
-    batches = [ids[start : start + size] for start in range(0, len(ids), size)]
+    batches = sweep_batches(ids, settings.TOKEN_REFRESH_BATCH_SIZE)
     publish_each(refresh_connections, ([batch] for batch in batches), expires=_sweep_expiry())
     logger.info("refresh sweep queued %d connection(s) in %d task(s)", len(ids), len(batches))
 

@@ -11,6 +11,7 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from config.celery import app as celery_app
+from tests.factories import SmartcarConnectionFactory
 from tests.helpers import take_queued_tasks
 from tests.vehicles.test_refresh import token_calls, works_at_smartcar
 from tests.vehicles.test_refresh_sweep import granted_connection
@@ -38,26 +39,37 @@ def refreshed(connection: SmartcarConnection) -> bool:
     return stored.token_version == connection.token_version + 1 and works_at_smartcar(stored.access_token)
 
 
-def test_the_sweep_queues_every_due_connection_once_most_urgent_first_in_batches(smartcar, settings):
-    settings.TOKEN_REFRESH_BATCH_SIZE = 5
-    connections = due_connections(12, smartcar)
-    # Make the order of urgency differ from the order of creation.
+def test_the_sweep_queues_every_due_connection_once_most_urgent_first_in_shrinking_batches(settings):
+    settings.TOKEN_REFRESH_BATCH_SIZE = 10
     now = timezone.now()
-    for offset, connection in enumerate(reversed(connections)):
-        SmartcarConnection.objects.filter(pk=connection.pk).update(access_expires_at=now - timedelta(minutes=offset))
-    not_due = granted_connection(99)
-    SmartcarConnection.objects.filter(pk=not_due.pk).update(access_expires_at=now + timedelta(hours=2))
+    # Queue contents only: no token is used, so plain rows will do. Urgency runs against the order of creation.
+    due = [SmartcarConnectionFactory(access_expires_at=now - timedelta(seconds=number)) for number in range(400)][::-1]
+    SmartcarConnectionFactory(access_expires_at=now + timedelta(hours=2))  # not due
+    SmartcarConnectionFactory(access_expires_at=now - timedelta(hours=1), status=SmartcarConnection.Status.REVOKED)
 
     tasks.refresh_due_connections()
 
     queued = take_queued_tasks()
     assert {task.name for task in queued} == {tasks.refresh_connections.name}
     batches = [task.args[0] for task in queued]
-    assert [len(batch) for batch in batches] == [5, 5, 2]
-    assert [pk for batch in batches for pk in batch] == [connection.pk for connection in connections]
+    assert [pk for batch in batches for pk in batch] == [connection.pk for connection in due]
+    sizes = [len(batch) for batch in batches]
+    # Full batches first, then smaller and smaller ones, the last SWEEP_SPREAD single connections.
+    assert sizes[0] == 10
+    assert sizes == sorted(sizes, reverse=True)
+    assert sizes[-tasks.SWEEP_SPREAD :] == [1] * tasks.SWEEP_SPREAD
+    assert len(batches) < len(due) / 3
     # Each expires before the next sweep, which queues whatever is still due.
     assert all(task.headers["expires"] for task in queued)
-    assert token_calls() == 0
+
+
+def test_sweep_batches_cut_any_list_into_ordered_batches_no_larger_than_the_size():
+    for count in (0, 1, 31, 32, 33, 100, 1000, 4321):
+        for size in (1, 5, 10):
+            ids = list(range(count))
+            batches = tasks.sweep_batches(ids, size)
+            assert [pk for batch in batches for pk in batch] == ids
+            assert all(1 <= len(batch) <= size for batch in batches)
 
 
 def test_a_batch_refreshes_each_connection_once_even_when_delivered_twice(smartcar):
