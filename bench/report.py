@@ -474,11 +474,12 @@ and the due scan need nothing: the scan stays in milliseconds at a million conne
         else:
             shares = {
                 "the view (`vehicle_list`)": profile.share("vehicle_list", "vehicles/views.py"),
-                "the table's query (`vehicles_for_table`)": profile.share("vehicles_for_table", "vehicles/presentation.py"),
-                "printing the rows (`vehicle_table_rows`)": profile.share("vehicle_table_rows", "vehicles/presentation.py"),
+                "the table's query (`vehicles_for_table`)": profile.share("vehicles_for_table", "presentation.py"),
+                "printing the rows (`vehicle_table_rows`)": profile.share("vehicle_table_rows", "presentation.py"),
                 "rendering templates (`Template.render`)": profile.share("Template.render"),
-                "the session and the signed-in user (`SessionStore.load`, `get_user`)": profile.share("SessionStore.load")
-                + profile.share("get_user", "django/contrib/auth"),
+                "the session and the signed-in user (`SessionStore.load`, `get_user`)": (
+                    profile.share("SessionStore.load") + profile.share("get_user", "django/contrib/auth")
+                ),
                 "the connection health check (`is_usable`)": profile.share("is_usable"),
             }
         return "\n".join(f"- {label}: {100 * share:.0f} %" for label, share in shares.items())
