@@ -230,7 +230,7 @@ class SdkLoop:
         connections.close_all()
         self.concurrency = concurrency
         self.tokens = tokens
-        self.pool = multiprocessing.get_context("fork").Pool(concurrency)
+        self.pool = multiprocessing.get_context("fork").Pool(concurrency, initializer=_default_signals)
 
     def run(self, *, probes: Probes, latency_ms: int, repetition: int) -> Run:
         shares = [self.tokens[index :: self.concurrency] for index in range(self.concurrency)]
@@ -256,8 +256,18 @@ class SdkLoop:
         )
 
     def close(self) -> None:
-        self.pool.terminate()
+        # Not terminate(): a child killed while holding the task queue's lock left its siblings waiting on it for
+        # ever, and join() with them. Every job has ended here; closing lets each child leave on its own.
+        self.pool.close()
         self.pool.join()
+
+
+def _default_signals() -> None:
+    """In each SDK loop child: the bench's own handlers (SIGTERM raising SystemExit) are the parent's, not theirs."""
+    import signal
+
+    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(signum, signal.SIG_DFL)
 
 
 def harness_backend_pid() -> int:
