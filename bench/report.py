@@ -458,7 +458,7 @@ and the due scan need nothing: the scan stays in milliseconds at a million conne
                     "refresh_tokens", "vehicles/smartcar_client.py"
                 ),
                 "locking the row (`vehicles.services._lock`)": profile.share("_lock", "vehicles/services.py"),
-                "saving the row (`Model.save`)": profile.share("Model.save"),
+                "saving the row (`vehicles.statements.save_fields`)": profile.share("save_fields", "statements.py"),
                 "opening a PostgreSQL connection (`BaseDatabaseWrapper.connect`)": profile.share(
                     "BaseDatabaseWrapper.connect"
                 ),
