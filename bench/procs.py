@@ -104,22 +104,23 @@ def tree(pid: int) -> list[int]:
     return found
 
 
-def cpu_seconds(pid: int) -> float:
-    """User plus system time of the process and of its children that it has already reaped."""
+def _cpu_ticks(pid: int, fields: slice) -> float:
+    """The sum of the given /proc/PID/stat time fields, in seconds; 0 once the process is gone."""
     try:
-        fields = _stat_fields(pid)
+        values = _stat_fields(pid)[fields]
     except OSError:
         return 0.0
-    return sum(int(value) for value in fields[11:15]) / CLOCK_TICKS
+    return sum(int(value) for value in values) / CLOCK_TICKS
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system time of the process and of its children that it has already reaped."""
+    return _cpu_ticks(pid, slice(11, 15))
 
 
 def own_cpu_seconds(pid: int) -> float:
     """User plus system time of the process alone."""
-    try:
-        fields = _stat_fields(pid)
-    except OSError:
-        return 0.0
-    return sum(int(value) for value in fields[11:13]) / CLOCK_TICKS
+    return _cpu_ticks(pid, slice(11, 13))
 
 
 def tree_cpu_seconds(pid: int) -> float:

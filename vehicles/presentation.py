@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import cache, lru_cache
+from functools import lru_cache
 from html import escape
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -20,6 +20,7 @@ from django.utils.html import avoid_wrapping
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timesince import TIME_STRINGS, timesince
 
+from vehicles import statements
 from vehicles.models import SmartcarConnection, Vehicle
 
 KM_PER_MILE = 1.609344
@@ -192,27 +193,17 @@ def _age(moment: datetime | None, now: datetime, language: str | None) -> str:
 # --- The vehicles table ---------------------------------------------------------------------------------------------
 #
 # The table costs one query and one pass over its rows, whatever their number:
-# - The query's SQL is compiled once per database, from Vehicle.objects.for_table() itself: only the owner changes
-#   from one request to the next, and the ORM building and compiling the query took more CPU than fetching and
-#   printing fifty rows.
+# - The query's SQL is compiled once per thread and database (vehicles.statements.compile_once), from
+#   Vehicle.objects.for_table() itself: only the owner changes from one request to the next, and the ORM building
+#   and compiling the query took more CPU than fetching and printing fifty rows.
 # - The rows are put together here rather than in vehicles/_table.html (which holds the rest of the table): through
 #   the template engine, with a variable lookup, localisation and escape per cell, an include per badge and a URL
 #   reversal per row, each row cost a hundred times what one f-string does. Every value is escaped as the template
 #   would escape it (django.utils.html's escape is `html.escape`); the badge is vehicles/_status.html's HTML.
 
-_OWNER_STAND_IN = -1
 # The detail URL is reversed once per table with this stand-in, and completed with each row's primary key.
 _PK_STAND_IN = "2147483647"
 STATUS_LABELS = dict(SmartcarConnection.Status.choices)
-
-
-@cache
-def _table_sql(alias: str) -> str | None:
-    """The SQL of `Vehicle.objects.filter(owner=…).for_table()` on database `alias`, with the owner's id as its one
-    parameter; None if the ORM compiles it otherwise (then each table goes through the ORM)."""
-    query = Vehicle.objects.using(alias).filter(owner_id=_OWNER_STAND_IN).for_table().query
-    sql, params = query.get_compiler(using=alias).as_sql()
-    return sql if list(params) == [_OWNER_STAND_IN] else None
 
 
 def vehicles_for_table(owner: AbstractBaseUser) -> list[dict]:
@@ -220,9 +211,12 @@ def vehicles_for_table(owner: AbstractBaseUser) -> list[dict]:
     no converters for its columns (integers and text), so the cursor's rows are the ORM's; tests/vehicles/test_table.py
     checks that they are."""
     alias = router.db_for_read(Vehicle)
-    sql = _table_sql(alias)
-    if sql is None:
+    compiled = statements.compile_once(
+        ("vehicle table",), alias, lambda: Vehicle.objects.using(alias).filter(owner_id=statements.STAND_IN).for_table()
+    )
+    if compiled is None:
         return list(Vehicle.objects.filter(owner=owner).for_table())
+    _, sql = compiled
     with connections[alias].cursor() as cursor:
         cursor.execute(sql, [owner.pk])
         names = [column[0] for column in cursor.description]

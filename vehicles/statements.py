@@ -14,30 +14,45 @@ auto_now), without its signals, which this model has none of.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from django.db import connections
-from django.db.models import Model
+from django.db.models import Model, QuerySet
+from django.db.models.sql.compiler import SQLCompiler
 from django.db.transaction import TransactionManagementError
 
-# Compiled with this stand-in for the primary key, then checked to be the statement's only parameter.
-_PK_STAND_IN = -1
+# Queries are compiled with this stand-in for their one parameter, then checked to have no other.
+STAND_IN = -1
 
 _compiled = threading.local()
 
 
+def compile_once(key: tuple, alias: str, build: Callable[[], QuerySet]) -> tuple[SQLCompiler, str] | None:
+    """The compiler and SQL of `build()`, a queryset whose one parameter is STAND_IN, compiled once per thread (a
+    compiler holds its thread's connection) for each `key` and database; None when the ORM compiles it with other
+    parameters too (then the caller takes the ORM's own way)."""
+    cache = _compiled.__dict__.setdefault("compilers", {})
+    if (key, alias) not in cache:
+        compiler = build().query.get_compiler(using=alias)
+        sql, params = compiler.as_sql()
+        cache[key, alias] = (compiler, sql) if list(params) == [STAND_IN] else None
+    return cache[key, alias]
+
+
 def _lock_statement(model: type[Model], alias: str, *, skip_locked: bool):
-    """(sql, compiler, converters, field names) for locking one row of `model` by primary key; None when the ORM
-    compiles it with other parameters too (then the caller takes the ORM's own way)."""
+    """(sql, compiler, converters, field names) for locking one row of `model` by primary key, or None."""
     cache = _compiled.__dict__.setdefault("lock", {})
     key = (model, alias, skip_locked)
     if key not in cache:
-        queryset = model._default_manager.using(alias).select_for_update(skip_locked=skip_locked)
-        compiler = queryset.filter(pk=_PK_STAND_IN).query.get_compiler(using=alias)
-        sql, params = compiler.as_sql()
-        if list(params) != [_PK_STAND_IN]:
+        compiled = compile_once(
+            ("lock", model, skip_locked),
+            alias,
+            lambda: model._default_manager.using(alias).select_for_update(skip_locked=skip_locked).filter(pk=STAND_IN),
+        )
+        if compiled is None:
             cache[key] = None
         else:
+            compiler, sql = compiled
             columns = [column for column, _, _ in compiler.select]
             names = [column.target.attname for column in columns]
             cache[key] = (sql, compiler, compiler.get_converters(columns), names)

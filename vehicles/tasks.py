@@ -39,6 +39,15 @@ def backoff_seconds(attempt: int, retry_after: float | None = None) -> float:
     return max(delay, retry_after or 0)
 
 
+def retry_countdown(exc: Transient, attempt: int) -> float:
+    """Seconds before retrying a refresh that failed for a passing reason on attempt `attempt` (0 for the first)."""
+    if exc.unknown_outcome:
+        # Smartcar may have rotated the tokens without our hearing back: only the old refresh token's grace
+        # (about a minute) can recover them, so the next try must come well inside it.
+        return UNKNOWN_OUTCOME_RETRY_SECONDS
+    return backoff_seconds(attempt, exc.retry_after)
+
+
 @shared_task(bind=True, max_retries=REFRESH_MAX_RETRIES)
 def refresh_connection(self, connection_id: int, if_version: int | None = None) -> None:
     """Refresh one connection's tokens if still due, or, with `if_version`, if still at that version (an operator's
@@ -49,11 +58,7 @@ def refresh_connection(self, connection_id: int, if_version: int | None = None) 
         # Recorded on the connection (a dead grant) or logged as an error for the operator: retrying cannot help.
         return
     except Transient as exc:
-        if exc.unknown_outcome:
-            # Smartcar may have rotated the tokens without our hearing back: only the old refresh token's grace
-            # (about a minute) can recover them, so the next try must come well inside it.
-            raise self.retry(countdown=UNKNOWN_OUTCOME_RETRY_SECONDS) from None
-        raise self.retry(countdown=backoff_seconds(self.request.retries, exc.retry_after)) from None
+        raise self.retry(countdown=retry_countdown(exc, self.request.retries)) from None
     except DatabaseError:
         # Smartcar may already have rotated the tokens; the old refresh token works for about a minute more, so
         # try again at once rather than on the backoff schedule.
@@ -78,9 +83,8 @@ def refresh_connections(connection_ids: list[int]) -> None:
         except (ReauthRequired, AppMisconfigured, TokenDecryptionError):
             continue
         except Transient as exc:
-            countdown = UNKNOWN_OUTCOME_RETRY_SECONDS if exc.unknown_outcome else backoff_seconds(0, exc.retry_after)
             # As the task's own first retry would be: the next failure backs off from attempt 1.
-            refresh_connection.apply_async(args=[connection_id], countdown=countdown, retries=1)
+            refresh_connection.apply_async(args=[connection_id], countdown=retry_countdown(exc, 0), retries=1)
         except DatabaseError:
             # The database connection may be gone: leave the rest to new tasks, which get a checked connection.
             logger.exception("refresh could not be saved connection_id=%s; retrying", connection_id)

@@ -109,5 +109,6 @@ def test_an_unsupported_skip_locked_is_refused_like_the_orm(monkeypatch):
     stored = SmartcarConnectionFactory()
     monkeypatch.setattr(connection.features, "has_select_for_update_skip_locked", False)
     monkeypatch.setattr(statements._compiled, "lock", {}, raising=False)
+    monkeypatch.setattr(statements._compiled, "compilers", {}, raising=False)
     with pytest.raises(NotSupportedError), transaction.atomic():
         statements.select_for_update(SmartcarConnection, stored.pk, skip_locked=True)
