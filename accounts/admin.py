@@ -7,10 +7,13 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from accounts.forms import AdminAddUserForm, AdminChangeUserForm
+from accounts.forms import AdminAddUserForm, AdminChangeUserForm, AdminSignInForm
 from accounts.models import User
 from vehicles.admin import TOKEN_FIELDS, SmartcarConnectionInline, VehicleInline, admin_link
 from vehicles.models import SmartcarConnection, Vehicle
+
+# The admin signs people in through its own form; it must check the address as the site's sign-in does.
+admin.site.login_form = AdminSignInForm
 
 
 @admin.register(User)

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm, UserCreationForm
+from django.contrib.auth.forms import (
+    AdminUserCreationForm,
+    AuthenticationForm,
+    UserChangeForm,
+    UserCreationForm,
+    UsernameField,
+)
 
 User = get_user_model()
 
@@ -19,6 +26,23 @@ class SignupForm(UserCreationForm):
         if User.objects.filter_email(email).exists():
             raise forms.ValidationError("An account with this email address already exists.")
         return email
+
+
+class SignInForm(AuthenticationForm):
+    # AuthenticationForm sets max_length after building the field, which sizes the input but adds no validator: an
+    # over-long address went on to authenticate(), and django-axes failed to record the failure in its 255-character
+    # column (a 500).
+    username = UsernameField(
+        max_length=User._meta.get_field(User.USERNAME_FIELD).max_length,
+        error_messages={
+            "max_length": "An email address has at most %(limit_value)d characters (this one has %(show_value)d)."
+        },
+        widget=forms.TextInput(attrs={"autofocus": True}),
+    )
+
+
+class AdminSignInForm(SignInForm, AdminAuthenticationForm):
+    """The admin's sign-in, with the site's check of the email address."""
 
 
 class ProfileForm(forms.ModelForm):

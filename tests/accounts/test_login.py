@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from axes.models import AccessAttempt
 from django.urls import reverse
 
 pytestmark = pytest.mark.django_db
@@ -69,3 +70,19 @@ def test_navigation_reflects_sign_in_state(client, alice):
     signed_in = client.get(reverse("home")).content.decode()
     assert "Sign out" in signed_in
     assert alice.email in signed_in
+
+
+# Longer than any email address may be (254) and than the column django-axes records failed sign-ins in (255).
+OVERLONG_EMAIL = "a" * 250 + "@example.com"
+
+
+@pytest.mark.parametrize("url_name", ["accounts:login", "admin:login"])
+def test_sign_in_with_an_overlong_email_says_it_is_too_long_and_records_nothing(client, url_name):
+    response = client.post(reverse(url_name), {"username": OVERLONG_EMAIL, "password": "a password"})
+
+    assert response.status_code == 200
+    assert response.context["form"].errors["username"] == [
+        "An email address has at most 254 characters (this one has 262)."
+    ]
+    assert "_auth_user_id" not in client.session
+    assert not AccessAttempt.objects.exists()
