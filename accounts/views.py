@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
@@ -22,10 +23,19 @@ def signup(request: HttpRequest) -> HttpResponse:
         return redirect(next_url or "home")
     form = SignupForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
-        user = form.save()
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, "Welcome! Your account is ready.")
-        return redirect(next_url or "home")
+        try:
+            with transaction.atomic():
+                user = form.save()
+        except IntegrityError:
+            # A sign-up with the same address committed between the form's check and this insert. Checked again, the
+            # form now finds that account and says so as usual; if it still finds nothing wrong, the error is real.
+            form = SignupForm(request.POST)
+            if form.is_valid():
+                raise
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, "Welcome! Your account is ready.")
+            return redirect(next_url or "home")
     return render(request, "accounts/signup.html", {"form": form, "next": next_url})
 
 

@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+import threading
+
 import pytest
+from django.test import Client
 from django.urls import reverse
 
+from accounts.forms import SignupForm
 from accounts.models import User
+from tests.helpers import in_threads
 
 pytestmark = pytest.mark.django_db
 
@@ -73,3 +78,28 @@ def test_signed_in_user_visiting_signup_goes_home(alice_client):
 
     assert response.status_code == 302
     assert response.url == reverse("home")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_racing_signups_with_one_email_create_one_account_and_tell_the_other(monkeypatch):
+    # Both sign-ups pass the form's check before either saves: the window that only the database can close.
+    both_checked = threading.Barrier(2)
+    save = SignupForm.save
+
+    def save_once_both_checked(self, *args, **kwargs):
+        both_checked.wait(timeout=10)
+        return save(self, *args, **kwargs)
+
+    monkeypatch.setattr(SignupForm, "save", save_once_both_checked)
+    emails = ["carol@example.com", "CAROL@example.com"]
+    responses = []
+
+    def sign_up() -> None:
+        responses.append(signup(Client(raise_request_exception=False), emails.pop()))
+
+    in_threads(sign_up, 2)
+
+    assert sorted(response.status_code for response in responses) == [200, 302]
+    refused = next(response for response in responses if response.status_code == 200)
+    assert "An account with this email address already exists." in refused.content.decode()
+    assert User.objects.count() == 1
