@@ -4,12 +4,31 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from django.core.exceptions import ImproperlyConfigured
+
 from config.logging import logging_config
 
 from .base import *  # noqa: F403
-from .base import BASE_DIR, LOG_LEVEL, MIDDLEWARE, SMARTCAR_CONNECT_ORIGIN, database_config, env
+from .base import (
+    BASE_DIR,
+    LOG_LEVEL,
+    MIDDLEWARE,
+    SMARTCAR_CONNECT_ORIGIN,
+    SMARTCAR_EMULATOR,
+    SMARTCAR_EMULATOR_ALLOWED_IN_PRODUCTION,
+    database_config,
+    env,
+)
 
 PRODUCTION = True
+
+# The emulator mints tokens for fake cars for anyone who asks. gunicorn runs no system checks (smartcar_emulator.E001
+# speaks only to manage.py), so the settings themselves refuse it, before any process can serve it.
+if SMARTCAR_EMULATOR and not SMARTCAR_EMULATOR_ALLOWED_IN_PRODUCTION:
+    raise ImproperlyConfigured(
+        "SMARTCAR_EMULATOR is on in production: anyone could mint tokens for fake cars. Unset SMARTCAR_EMULATOR, "
+        "or set SMARTCAR_EMULATOR_ALLOWED_IN_PRODUCTION=true for a demo."
+    )
 
 # No defaults here: a missing variable stops the process at start-up with its name.
 SECRET_KEY = env.str("DJANGO_SECRET_KEY")

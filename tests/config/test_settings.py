@@ -26,10 +26,10 @@ PRODUCTION_ENV = {
 }
 
 
-def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+def python(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     base = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "DATABASE_", "CELERY_"))}
-    return subprocess.run(  # noqa: S603 - our own manage.py with fixed arguments
-        [sys.executable, "manage.py", *args],
+    return subprocess.run(  # noqa: S603 - our own code with fixed arguments
+        [sys.executable, *args],
         cwd=ROOT,
         env={**base, **env},
         capture_output=True,
@@ -37,6 +37,10 @@ def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
         timeout=120,
         check=False,
     )
+
+
+def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return python("manage.py", *args, env=env)
 
 
 def test_user_model_is_the_email_login_user():
@@ -76,3 +80,12 @@ def test_production_refuses_to_start_without_a_required_variable(missing):
 
     assert result.returncode != 0
     assert f"Set the {missing} environment variable" in result.stderr
+
+
+def test_production_refuses_to_start_with_the_emulator_on():
+    # As gunicorn loads the application: system checks do not run there, so the settings themselves must refuse.
+    result = python("-c", "import config.wsgi", env={**PRODUCTION_ENV, "SMARTCAR_EMULATOR": "true"})
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: SMARTCAR_EMULATOR is on in production" in result.stderr
+    assert "SMARTCAR_EMULATOR_ALLOWED_IN_PRODUCTION=true" in result.stderr
