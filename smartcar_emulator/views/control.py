@@ -84,10 +84,13 @@ def _clock_payload() -> dict:
 @control_view
 @require_http_methods(["GET", "PUT", "POST"])
 def clock_view(request: HttpRequest) -> JsonResponse:
-    if request.method == "PUT":
-        clock.set_offset(seconds=_int(_body(request), "offset_seconds", default=0))
-    elif request.method == "POST":
-        clock.advance(seconds=_int(_body(request), "advance_seconds", default=0))
+    try:
+        if request.method == "PUT":
+            clock.set_offset(seconds=_int(_body(request), "offset_seconds", default=0))
+        elif request.method == "POST":
+            clock.advance(seconds=_int(_body(request), "advance_seconds", default=0))
+    except clock.OffsetOutOfRange as exc:
+        raise BadInput(str(exc)) from exc
     return JsonResponse(_clock_payload())
 
 

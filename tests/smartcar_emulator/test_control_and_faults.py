@@ -132,6 +132,31 @@ def test_clock_can_be_read_set_and_advanced(control):
     assert control("GET", "clock").json()["offset_seconds"] == 150
 
 
+HUNDRED_YEARS = 36525 * 24 * 60 * 60
+
+
+@pytest.mark.parametrize(
+    ("method", "body"),
+    [
+        ("PUT", {"offset_seconds": 10**12}),
+        ("PUT", {"offset_seconds": -(10**12)}),
+        ("POST", {"advance_seconds": 10**12}),
+        # Within the bound alone, beyond it once added to the offset already set.
+        ("POST", {"advance_seconds": HUNDRED_YEARS}),
+    ],
+)
+def test_clock_refuses_to_move_more_than_a_hundred_years_and_keeps_its_offset(control, method, body):
+    control("PUT", "clock", json={"offset_seconds": 100})
+
+    response = control(method, "clock", json=body)
+
+    assert response.status_code == 400
+    assert response.json()["error"].startswith(f"the clock must stay within {HUNDRED_YEARS} seconds (100 years)")
+    after = control("GET", "clock")
+    assert after.status_code == 200
+    assert after.json()["offset_seconds"] == 100
+
+
 def test_control_api_needs_the_emulator_credentials(emulator_url):
     response = requests.get(f"{emulator_url}/control/clock", auth=("emulator-client-id", "wrong"), timeout=10)
 
