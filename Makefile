@@ -55,9 +55,12 @@ format: $(INSTALLED)  ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# In this order: production.in is constrained by base.txt, local.in by production.txt. The image's lock carries hashes,
+# so that its `pip install --no-deps` takes exactly the files that were pinned.
 requirements: $(INSTALLED)  ## Re-pin requirements/*.txt from requirements/*.in
-	cd requirements && for name in base local production; do \
-	  ../$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links --output-file $$name.txt $$name.in; \
+	cd requirements && for name in base production local; do \
+	  ../$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links \
+	    $$(if [ $$name = production ]; then echo --generate-hashes; fi) --output-file $$name.txt $$name.in; \
 	done
 
 clean:  ## Remove the virtualenv, the SQLite database and the quick start's runtime files
