@@ -55,17 +55,18 @@ class QueuedTask:
 
 
 def take_queued_tasks() -> list[QueuedTask]:
-    """The tasks waiting in Redis, in the order they were queued, taken off the queue."""
+    """The tasks waiting in Redis, queue by queue in the order they were queued, taken off the queues."""
     found = []
     with celery_app.connection_for_read() as broker:
-        queue = broker.SimpleQueue(celery_app.conf.task_default_queue)
-        while True:
-            try:
-                message = queue.get(block=False)
-            except queue.Empty:
-                break
-            message.ack()
-            args, kwargs, _ = message.decode()
-            found.append(QueuedTask(message.headers["task"], args, kwargs, message.headers))
-        queue.close()
+        for name in [queue.name for queue in celery_app.conf.task_queues]:
+            queue = broker.SimpleQueue(name)
+            while True:
+                try:
+                    message = queue.get(block=False)
+                except queue.Empty:
+                    break
+                message.ack()
+                args, kwargs, _ = message.decode()
+                found.append(QueuedTask(message.headers["task"], args, kwargs, message.headers))
+            queue.close()
     return found

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
-from django.db.models.functions import Cast, Coalesce
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from vehicles.fields import EncryptedTextField
@@ -34,7 +34,25 @@ class SmartcarConnection(models.Model):
     last_refreshed_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=255, blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
+    # The intent of a refresh in progress, committed before the token call: when it began, from token_version. If its
+    # refresher dies, another finds it here and finishes the rotation with the same refresh token inside the grace.
+    refresh_started_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    # What set_tokens() changes.
+    TOKEN_FIELDS = [
+        "access_token",
+        "refresh_token",
+        "access_expires_at",
+        "refresh_expires_at",
+        "status",
+        "token_version",
+        "refresh_started_at",
+        "last_refreshed_at",
+        "last_error",
+        "last_error_at",
+        "updated_at",
+    ]
 
     class Meta:
         constraints = [
@@ -46,6 +64,12 @@ class SmartcarConnection(models.Model):
         indexes = [
             models.Index(fields=["status", "access_expires_at"], name="vehicles_connection_due_idx"),
             models.Index(fields=["status", "refresh_expires_at"], name="vehicles_connection_aging_idx"),
+            # The recovery sweep's question, asked every few seconds: which refreshes were left unfinished.
+            models.Index(
+                fields=["refresh_started_at"],
+                condition=models.Q(refresh_started_at__isnull=False),
+                name="vehicles_connection_intent_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -57,23 +81,30 @@ class SmartcarConnection(models.Model):
     def access_token_valid_for(self, margin: timedelta) -> bool:
         return self.access_expires_at > timezone.now() + margin
 
+    def set_tokens(self, *, access_token: str, refresh_token: str, access_expires_at, refresh_expires_at) -> None:
+        """A new pair from Smartcar: the connection is active again at the next token version, with no refresh in
+        progress and no error. The caller saves TOKEN_FIELDS."""
+        self.access_token = access_token
+        self.refresh_token = refresh_token
+        self.access_expires_at = access_expires_at
+        self.refresh_expires_at = refresh_expires_at
+        self.status = self.Status.ACTIVE
+        self.token_version += 1
+        self.refresh_started_at = None
+        self.last_refreshed_at = timezone.now()
+        self.last_error = ""
+        self.last_error_at = None
+
 
 class VehicleQuerySet(models.QuerySet):
     def for_table(self) -> VehicleQuerySet:
-        """What a table of vehicles shows and nothing else, one dict per row, for vehicles.presentation: pk, make,
-        model, year, the connection's `status`, and `updated`, when the car's data was last fetched or else when the
-        row last changed, as ISO 8601 text (read with datetime.fromisoformat, in C: the timestamptz loader Django
-        gives psycopg runs in Python, about ten microseconds a value, a third of what fetching a row cost).
-
-        No model instances, tokens or data snapshot: a model instance and its connection per row cost more than the
-        rest of the page."""
-        return self.values(
-            "pk",
-            "make",
-            "model",
-            "year",
-            status=models.F("connection__status"),
-            updated=Cast(Coalesce("data_fetched_at", "updated_at"), output_field=models.TextField()),
+        """What a table of vehicles shows, in one query: make, model, year, the connection's status, and
+        `last_updated`, when the car's data was last fetched or else when the row last changed. The connection's
+        tokens and the data snapshot stay in the database: the table shows neither, and needs no decryption key."""
+        return (
+            self.select_related("connection")
+            .only("make", "model", "year", "connection__status")
+            .annotate(last_updated=Coalesce("data_fetched_at", "updated_at"))
         )
 
 

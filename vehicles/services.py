@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from django.conf import settings
-from django.db import OperationalError, transaction
+from django.db import DatabaseError, OperationalError, transaction
 from django.db import connection as db_connection
 from django.db.models import Q
 from django.utils import timezone
@@ -22,7 +22,7 @@ from django.views.decorators.debug import sensitive_variables
 from kombu.exceptions import OperationalError as KombuOperationalError
 
 from accounts.models import User
-from vehicles import smartcar_client, statements
+from vehicles import pending_saves, smartcar_client
 from vehicles.models import PendingConnect, SmartcarConnection, Vehicle, VehicleCommand
 from vehicles.smartcar_client import AccessTokenRejected, ReauthRequired, SmartcarError
 
@@ -32,9 +32,14 @@ T = TypeVar("T")
 
 # Smartcar's own limit for finishing Connect is similar; a stale state is more likely replayed than late.
 STATE_LIFETIME = timedelta(minutes=10)
-# How long a refresh whose answer was lost keeps retrying with the same refresh token: well inside Smartcar's
-# grace of about a minute, and below the task's 60-second soft time limit with one more HTTP call.
-LOST_ANSWER_RECOVERY_SECONDS = 30.0
+# How long after its first try a refresh whose outcome is unknown keeps sending tries with the same refresh token:
+# well inside Smartcar's grace (the old refresh token works for about a minute after its first use).
+RECOVERY_WINDOW = timedelta(seconds=45)
+# A refresh intent whose row nobody holds, older than this, is orphaned: its refresher died or lost the database.
+# Younger, it is the moment between a refresher's claim and its lock.
+INTENT_ORPHANED_AFTER = timedelta(seconds=3)
+# A refresher waits this long for the row lock: longer than a sibling's refresh can hold it, recovery included.
+LOCK_TIMEOUT_SECONDS = 90
 # An access token closer than this to its expiry is refreshed before use, so it cannot die mid-request.
 ACCESS_TOKEN_MARGIN = timedelta(minutes=5)
 
@@ -158,16 +163,15 @@ def finish_connect(*, user: User, state: str | None, code: str | None, error: st
             },
         )
         if not created:
-            connection.access_token = tokens.access_token
-            connection.refresh_token = tokens.refresh_token
-            connection.access_expires_at = tokens.access_expires_at
-            connection.refresh_expires_at = tokens.refresh_expires_at
+            # Replaces the tokens under the row lock; an unfinished refresh of the old pair has nothing left to do.
+            connection.set_tokens(
+                access_token=tokens.access_token,
+                refresh_token=tokens.refresh_token,
+                access_expires_at=tokens.access_expires_at,
+                refresh_expires_at=tokens.refresh_expires_at,
+            )
             connection.scopes = pending.scopes
-            connection.status = SmartcarConnection.Status.ACTIVE
-            connection.token_version += 1
             connection.connected_at = timezone.now()
-            connection.last_error = ""
-            connection.last_error_at = None
             connection.save()
         for vehicle in attributes:
             Vehicle.objects.update_or_create(
@@ -220,117 +224,238 @@ def is_due(connection: SmartcarConnection) -> bool:
 def _lock(connection_id: int, *, wait: bool) -> SmartcarConnection | None:
     """The connection, locked for this transaction; None if it is gone, or (wait=False) another refresher holds it."""
     if wait and db_connection.vendor == "postgresql":
-        # Waiting longer than a sibling's refresh can take means something is stuck: fail instead of hanging.
-        timeout_ms = int((2 * settings.SMARTCAR_HTTP_TIMEOUT + 5) * 1000)
+        # Waiting longer than a sibling's refresh, lost-answer recovery included, can take means something is stuck:
+        # fail instead of hanging. A web request waits no longer than its time budget.
+        seconds = min(LOCK_TIMEOUT_SECONDS, smartcar_client.remaining_budget() or LOCK_TIMEOUT_SECONDS)
         with db_connection.cursor() as cursor:
-            cursor.execute(f"SET LOCAL lock_timeout = {timeout_ms}")
+            cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{max(seconds, 0.001) * 1000:.0f}"])
     # On SQLite there are no row locks: the IMMEDIATE transaction already holds the database's write lock.
     try:
-        return statements.select_for_update(SmartcarConnection, connection_id, skip_locked=not wait)
+        return (
+            SmartcarConnection.objects.select_for_update(skip_locked=not wait, no_key=True)
+            .filter(pk=connection_id)
+            .first()
+        )
     except OperationalError as exc:
-        raise smartcar_client.Transient(f"connection {connection_id} is locked by a refresh that does not end") from exc
+        raise RefreshInProgress(f"connection {connection_id} is locked by a refresh that does not end") from exc
+
+
+class RefreshInProgress(smartcar_client.Transient):
+    """Another process is refreshing this connection (or recovering its refresh); nothing was sent."""
+
+    default_user_message = "Your car's connection is being renewed. Please try again in a moment."
+
+
+class TokensSavedLater(RefreshInProgress):
+    """Smartcar issued new tokens that the database could not take yet: this process keeps them and saves them."""
+
+
+class RecoveryHandedOff(smartcar_client.Transient):
+    """A refresh's outcome is unknown and a worker now recovers it inside Smartcar's grace; the caller cannot wait."""
+
+    default_user_message = "Smartcar is slow to answer. Please try again in a moment."
 
 
 @sensitive_variables()
-def _exchange_refresh_token(refresh_token: str) -> smartcar_client.Tokens:
-    try:
-        return smartcar_client.refresh_tokens(refresh_token=refresh_token)
-    except smartcar_client.Transient as exc:
-        if not exc.unknown_outcome:
-            raise
-    # The first attempt may have rotated the tokens at Smartcar before its answer was lost. The old refresh token
-    # keeps working for about a minute after its first use and never again after that, so keep trying now, well
-    # inside that minute, rather than on the task's backoff schedule.
-    deadline = time.monotonic() + LOST_ANSWER_RECOVERY_SECONDS
+def _exchange_refresh_token(refresh_token: str, *, started_at: datetime, adopted: bool) -> smartcar_client.Tokens:
+    """Trade the refresh token for a new pair. If the outcome of a try is unknown (it, or an earlier holder's try when
+    `adopted`, may have rotated the tokens at Smartcar), keep trying with the same token until a definitive answer or
+    the end of RECOVERY_WINDOW from `started_at`: the old refresh token works for about a minute after its first use
+    and never after. A caller with a time budget (a web request) cannot wait: it hands the recovery to a worker."""
+    deadline = started_at + RECOVERY_WINDOW
+    maybe_rotated = adopted
     pause = 0.25
     while True:
+        # The last try that can be sent inside the window waits longer, in case Smartcar is slow rather than mute.
+        last_try = timezone.now() + timedelta(seconds=settings.SMARTCAR_HTTP_TIMEOUT + pause) >= deadline
+        timeout = settings.SMARTCAR_HTTP_TIMEOUT * (2 if last_try else 1)
         try:
-            return smartcar_client.refresh_tokens(refresh_token=refresh_token)
+            with smartcar_client.call_timeout(timeout):
+                return smartcar_client.refresh_tokens(refresh_token=refresh_token)
         except smartcar_client.Transient as exc:
-            if exc.budget_exhausted or time.monotonic() + pause >= deadline:
+            maybe_rotated = maybe_rotated or exc.unknown_outcome
+            if not maybe_rotated or exc.budget_exhausted:
                 raise
+            if smartcar_client.in_time_budget():
+                raise RecoveryHandedOff(str(exc)) from exc
+            if last_try or timezone.now() >= deadline:
+                raise
+            pause = min(max(pause, exc.retry_after or 0), 4.0)
         time.sleep(pause)
         pause = min(pause * 2, 4.0)
 
 
-# The columns a successful refresh writes; the rest of the row is as the lock read it.
-REFRESHED_FIELDS = [
-    "access_token",
-    "refresh_token",
-    "access_expires_at",
-    "refresh_expires_at",
-    "token_version",
-    "last_refreshed_at",
-    "last_error",
-    "last_error_at",
-    "updated_at",
-]
+FAILED_FIELDS = ["status", "refresh_started_at", "last_error", "last_error_at", "updated_at"]
+
+
+@sensitive_variables()
+def _store_tokens(connection: SmartcarConnection, tokens: smartcar_client.Tokens) -> None:
+    connection.set_tokens(
+        access_token=tokens.access_token,
+        refresh_token=tokens.refresh_token,
+        access_expires_at=tokens.access_expires_at,
+        refresh_expires_at=tokens.refresh_expires_at,
+    )
+    connection.save(update_fields=SmartcarConnection.TOKEN_FIELDS)
+
+
+def _claim(
+    connection_id: int,
+    *,
+    should_refresh: Callable[[SmartcarConnection], bool],
+    wait: bool,
+    recover: datetime | None,
+) -> tuple[SmartcarConnection | None, datetime | None, bool]:
+    """Step one of a refresh, committed on its own: record the intent to refresh (when, at which token version), so
+    that if this process dies with the request in flight another can finish the rotation inside the grace.
+
+    Returns the connection, the intent's start if this caller now owns one (else None), and whether that intent was
+    adopted from a holder that is gone (its outcome unknown). `recover` names a handed-off intent to adopt."""
+    while True:
+        with transaction.atomic():
+            connection = _lock(connection_id, wait=wait)
+            if connection is None or connection.status != SmartcarConnection.Status.ACTIVE:
+                return connection, None, False
+            started = connection.refresh_started_at
+            if started is not None:
+                # An intent with no holder: the row is not locked, so its refresher died, lost the database, or handed
+                # the recovery off. Adopt it when it is the one handed off or older than the brief gap between a
+                # claim's commit and its refresh; a younger one is that gap.
+                if started == recover or started <= timezone.now() - INTENT_ORPHANED_AFTER:
+                    return connection, started, True
+            elif recover is None and should_refresh(connection):
+                connection.refresh_started_at = timezone.now()
+                connection.save(update_fields=["refresh_started_at", "updated_at"])
+                return connection, connection.refresh_started_at, False
+            else:
+                return connection, None, False
+        if not wait:
+            return connection, None, False
+        time.sleep(0.1)
 
 
 @sensitive_variables()
 def _refresh(
-    connection_id: int, *, should_refresh: Callable[[SmartcarConnection], bool], wait: bool
+    connection_id: int,
+    *,
+    should_refresh: Callable[[SmartcarConnection], bool],
+    wait: bool,
+    recover: datetime | None = None,
 ) -> tuple[SmartcarConnection | None, bool]:
-    """The one place that refreshes tokens: lock the row, re-check, refresh, save, and only then hand them out.
-    Returns the connection as it now is (None if gone or held by another refresher) and whether this call refreshed."""
+    """The one place that refreshes tokens: record the intent, lock the row, refresh, save, and only then hand them
+    out. Returns the connection as it now is (None if gone) and whether this call refreshed."""
+    connection, started, adopted = _claim(connection_id, should_refresh=should_refresh, wait=wait, recover=recover)
+    if started is None:
+        return connection, False
     failure: SmartcarError | None = None
-    with transaction.atomic():
-        connection = _lock(connection_id, wait=wait)
-        # Gone, held by another refresher, no longer active, or refreshed by a sibling while this one waited.
-        if connection is None or connection.status != SmartcarConnection.Status.ACTIVE:
-            return connection, False
-        if not should_refresh(connection):
-            return connection, False
-        try:
-            tokens = _exchange_refresh_token(connection.refresh_token)
-        except ReauthRequired as exc:
-            connection.status = SmartcarConnection.Status.NEEDS_REAUTH
-            _record_error(connection, exc)
-            failure = exc
-        except smartcar_client.AppMisconfigured:
-            # The application's own credentials are wrong, not this user's grant: change nothing, shout.
-            logger.error("refresh refused connection_id=%s: Smartcar rejected the client credentials", connection_id)
+    tokens = None
+    try:
+        with transaction.atomic():
+            connection = _lock(connection_id, wait=True)
+            # Another process adopted this intent (and finished it) between the claim and this lock.
+            if connection is None or connection.refresh_started_at != started:
+                return connection, False
+            version = connection.token_version
+            try:
+                tokens = _exchange_refresh_token(connection.refresh_token, started_at=started, adopted=adopted)
+            except RecoveryHandedOff as exc:
+                # The intent stays: a worker adopts it at once.
+                _record_error(connection, exc)
+                failure = exc
+            except ReauthRequired as exc:
+                connection.status = SmartcarConnection.Status.NEEDS_REAUTH
+                _record_error(connection, exc, finished=True)
+                failure = exc
+            except smartcar_client.AppMisconfigured:
+                # The application's own credentials are wrong, not this user's grant: change nothing, shout.
+                logger.error(
+                    "refresh refused connection_id=%s: Smartcar rejected the client credentials", connection_id
+                )
+                connection.refresh_started_at = None
+                connection.save(update_fields=["refresh_started_at", "updated_at"])
+                raise
+            except SmartcarError as exc:
+                # A definitive answer, a failure known to precede any rotation, or an unknown outcome the whole
+                # recovery window could not settle: the grace is spent either way, so the next try (on the task's
+                # backoff) learns the truth.
+                _record_error(connection, exc, finished=True)
+                failure = exc
+            else:
+                _store_tokens(connection, tokens)
+    except DatabaseError:
+        if tokens is None:
             raise
-        except SmartcarError as exc:
-            _record_error(connection, exc)
-            failure = exc
-        else:
-            connection.access_token = tokens.access_token
-            connection.refresh_token = tokens.refresh_token
-            connection.access_expires_at = tokens.access_expires_at
-            connection.refresh_expires_at = tokens.refresh_expires_at
-            connection.token_version += 1
-            connection.last_refreshed_at = timezone.now()
-            connection.last_error = ""
-            connection.last_error_at = None
-            statements.save_fields(connection, REFRESHED_FIELDS)
+        # Smartcar has rotated the tokens and the pair exists only here: keep it and save it once the database is
+        # back. The old refresh token's grace will not outlast the outage; this pair lives for 60 days.
+        pending_saves.keep(connection_id=connection_id, version=version, tokens=tokens)
+        raise TokensSavedLater(f"connection {connection_id} refreshed; saving when the database is back") from None
     if failure is not None:
         # Raised after the commit, so that the recorded status and error survive.
         logger.warning(
-            "refresh failed connection_id=%s outcome=%s status=%s",
+            "refresh failed connection_id=%s outcome=%s status=%s unknown_outcome=%s",
             connection_id,
             type(failure).__name__,
             connection.status,
+            getattr(failure, "unknown_outcome", False),
         )
+        if isinstance(failure, RecoveryHandedOff):
+            _hand_off_recovery(connection_id, started)
         raise failure
-    logger.info("refresh succeeded connection_id=%s token_version=%s", connection_id, connection.token_version)
+    logger.info(
+        "refresh succeeded connection_id=%s token_version=%s recovered=%s",
+        connection_id,
+        connection.token_version,
+        adopted,
+    )
     return connection, True
 
 
-def _record_error(connection: SmartcarConnection, error: SmartcarError) -> None:
+def _hand_off_recovery(connection_id: int, started: datetime) -> None:
+    from vehicles.tasks import recover_refresh
+
+    try:
+        recover_refresh.delay(connection_id, started.isoformat())
+    except KombuOperationalError as exc:
+        # Beat's recovery sweep finds the intent within seconds anyway.
+        logger.warning("could not queue a refresh recovery connection_id=%s: %s", connection_id, type(exc).__name__)
+
+
+def _record_error(connection: SmartcarConnection, error: SmartcarError, *, finished: bool = False) -> None:
+    if finished:
+        connection.refresh_started_at = None
     connection.last_error = f"{type(error).__name__}: {error}"[:255]
     connection.last_error_at = timezone.now()
-    connection.save(update_fields=["status", "last_error", "last_error_at", "updated_at"])
+    connection.save(update_fields=FAILED_FIELDS)
 
 
 def refresh_due_connection(*, connection_id: int, if_version: int | None = None) -> SmartcarConnection | None:
     """Background refresh (beat, tasks): skips a connection another refresher holds. Refreshes only if due, or, with
-    `if_version`, only if nobody has changed the tokens since that version (an operator's "refresh now")."""
+    `if_version`, only if nobody has changed the tokens since that version (an operator's "refresh now"). Finishes an
+    orphaned refresh it comes across."""
 
     def should_refresh(connection: SmartcarConnection) -> bool:
         return connection.token_version == if_version if if_version is not None else is_due(connection)
 
     return _refresh(connection_id, should_refresh=should_refresh, wait=False)[0]
+
+
+def recover_refresh(*, connection_id: int, started: datetime | None = None) -> bool:
+    """Finish a refresh whose outcome is unknown and whose holder is gone, with the same refresh token, inside the
+    grace: the intent started at `started` (handed off), or any orphaned one. Whether it refreshed."""
+    return _refresh(connection_id, should_refresh=lambda connection: False, wait=False, recover=started)[1]
+
+
+def orphaned_refresh_ids() -> list[int]:
+    """Connections with a refresh intent older than a claim's gap: their refresher died, lost the database or handed
+    the recovery off. One whose refresher is still at work is skipped under its row lock."""
+    return list(
+        SmartcarConnection.objects.filter(
+            status=SmartcarConnection.Status.ACTIVE,
+            refresh_started_at__lte=timezone.now() - INTENT_ORPHANED_AFTER,
+        )
+        .order_by("refresh_started_at")
+        .values_list("pk", flat=True)
+    )
 
 
 def refresh_if_due(*, connection_id: int, force: bool = False) -> bool:
@@ -351,6 +476,9 @@ def get_access_token(*, connection: SmartcarConnection) -> str:
     )
     if refreshed is None or refreshed.status != SmartcarConnection.Status.ACTIVE:
         raise ReauthRequired(f"connection {connection.pk} is not active")
+    if not refreshed.access_token_valid_for(timedelta(0)):
+        # Another process finished this refresh's intent and is still at it.
+        raise RefreshInProgress(f"connection {connection.pk} is being refreshed elsewhere")
     return refreshed.access_token
 
 

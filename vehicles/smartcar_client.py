@@ -25,6 +25,7 @@ from django.conf import settings
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 from smartcar.exception import SmartcarException
+from urllib3.exceptions import ConnectTimeoutError
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ class VehicleUnavailable(SmartcarError):
 
 
 class Transient(SmartcarError):
-    """Worth retrying later: a network failure, a timeout, a 5xx or a rate limit."""
+    """Worth retrying: a network failure, a timeout, a 5xx, a malformed answer or a rate limit."""
 
     default_user_message = "Smartcar is not answering right now. Please try again in a few minutes."
 
@@ -104,7 +105,8 @@ class Transient(SmartcarError):
     ):
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
-        # The request may have reached Smartcar and succeeded there (a read timeout): its effect is unknown.
+        # The request may have reached Smartcar and taken effect there (anything after it was sent: a 5xx, a reset,
+        # a read timeout, a stalled or unparsable body): its effect is unknown. Otherwise it certainly did nothing.
         self.unknown_outcome = unknown_outcome
         # Nothing was sent: the caller's time budget (a web request's) was already spent.
         self.budget_exhausted = budget_exhausted
@@ -141,6 +143,7 @@ class VehicleAttributes:
 # --- Bounding every HTTP call ------------------------------------------------------------------------------------
 
 _deadline: ContextVar[float | None] = ContextVar("smartcar_deadline", default=None)
+_timeout: ContextVar[float | None] = ContextVar("smartcar_timeout", default=None)
 
 
 @contextlib.contextmanager
@@ -155,8 +158,30 @@ def time_budget(seconds: float) -> Iterator[None]:
         _deadline.reset(token)
 
 
+def in_time_budget() -> bool:
+    """Whether the calls made here are bounded by a caller's budget: someone (a web request) is waiting."""
+    return _deadline.get() is not None
+
+
+def remaining_budget() -> float | None:
+    """Seconds left in the caller's time budget, or None without one."""
+    deadline = _deadline.get()
+    return None if deadline is None else deadline - time.monotonic()
+
+
+@contextlib.contextmanager
+def call_timeout(seconds: float) -> Iterator[None]:
+    """Let each Smartcar call made inside the block wait up to `seconds` instead of SMARTCAR_HTTP_TIMEOUT (still
+    within any time budget)."""
+    token = _timeout.set(seconds)
+    try:
+        yield
+    finally:
+        _timeout.reset(token)
+
+
 def _call_timeout() -> float:
-    timeout = settings.SMARTCAR_HTTP_TIMEOUT
+    timeout = _timeout.get() or settings.SMARTCAR_HTTP_TIMEOUT
     deadline = _deadline.get()
     if deadline is not None:
         remaining = deadline - time.monotonic()
@@ -237,6 +262,20 @@ def _retry_after(value: object) -> float | None:
         return None
 
 
+def _nothing_sent(cause: BaseException | None) -> bool:
+    """Whether a failed HTTP call certainly never reached Smartcar: our budget was spent before sending, or the
+    connection could not be made (refused, unresolvable name, connect timeout). Everything else (a reset, a read
+    timeout, a stalled or truncated body) happened after the request may have been handled."""
+    if isinstance(cause, BudgetExhausted | requests.ConnectTimeout):
+        return True
+    if isinstance(cause, requests.ConnectionError) and not isinstance(cause, requests.ReadTimeout):
+        reason = cause.args[0] if cause.args else None
+        # urllib3's MaxRetryError carries the failure as its reason; NewConnectionError and NameResolutionError are
+        # ConnectTimeoutErrors too.
+        return isinstance(getattr(reason, "reason", reason), ConnectTimeoutError)
+    return False
+
+
 def _translate(exc: SmartcarException) -> SmartcarError:
     status = getattr(exc, "status_code", None)
     error_type = getattr(exc, "type", None)
@@ -251,12 +290,9 @@ def _translate(exc: SmartcarException) -> SmartcarError:
         cause = exc.__cause__
         if isinstance(cause, BudgetExhausted):
             return Transient("Time budget for Smartcar spent", budget_exhausted=True)
-        if isinstance(cause, requests.ConnectionError) and not isinstance(cause, requests.ReadTimeout):
-            # Includes ConnectTimeout: nothing was sent, so nothing can have happened at Smartcar.
+        if _nothing_sent(cause):
             return Transient(f"Smartcar unreachable: {type(cause).__name__}")
-        if isinstance(cause, requests.Timeout):
-            return Transient(f"Smartcar timed out: {type(cause).__name__}", unknown_outcome=True)
-        return SmartcarError(f"Unexpected answer from Smartcar: {type(cause).__name__ if cause else 'SDK_ERROR'}")
+        return Transient(f"No complete answer from Smartcar: {type(cause).__name__}", unknown_outcome=True)
     if error_type == "invalid_grant":
         return ReauthRequired(described, **details)
     if error_type == "invalid_client":
@@ -268,9 +304,13 @@ def _translate(exc: SmartcarException) -> SmartcarError:
     if error_type == "VEHICLE_STATE":
         return VehicleUnavailable(described, **details)
     if status == 429 or error_type == "RATE_LIMIT":
+        # Smartcar's rate limiter answers before the request is handled: nothing happened.
         return Transient(described, retry_after=_retry_after(getattr(exc, "retry_after", None)), **details)
     if status is not None and status >= 500:
-        return Transient(described, **details)
+        # Smartcar, or a proxy in front of it, may have handled the request before failing (a 500 after rotating the
+        # tokens, a 504 from a gateway that gave up waiting). The SDK drops the headers of a non-JSON answer, so not
+        # even a 503's Retry-After tells us otherwise.
+        return Transient(described, unknown_outcome=True, **details)
     return SmartcarError(described, **details)
 
 
@@ -283,8 +323,9 @@ def _call(operation: str, function: Callable[[], T]) -> T:
     except SmartcarException as exc:
         error = _translate(exc)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        # The SDK parses some malformed answers into raw exceptions instead of its own.
-        error = SmartcarError(f"Malformed answer from Smartcar: {type(exc).__name__}")
+        # The SDK parses some malformed answers (a 200 with a body that is not JSON, or not the expected JSON) into raw
+        # exceptions instead of its own. Smartcar answered, so it may have done what was asked.
+        error = Transient(f"Malformed answer from Smartcar: {type(exc).__name__}", unknown_outcome=True)
     logger.warning("smartcar %s failed: %s (%s)", operation, error, type(error).__name__)
     raise error
 
@@ -301,10 +342,10 @@ def _auth_client() -> smartcar.AuthClient:
     )
 
 
-def authorization_url(*, state: str, scopes: list[str], force_prompt: bool = False) -> str:
+def authorization_url(*, state: str, scopes: list[str]) -> str:
     """The Connect URL to send the browser to."""
     _configure_origins()
-    options = {"state": state, "force_prompt": force_prompt}
+    options = {"state": state}
     return _auth_client().get_auth_url(scopes, options)
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-import math
 import random
 import time
 from collections.abc import Iterable
+from datetime import datetime
 
 from celery import shared_task
 from django.conf import settings
@@ -14,7 +14,7 @@ from django.db import DatabaseError
 
 from vehicles import services
 from vehicles.fields import TokenDecryptionError
-from vehicles.smartcar_client import AppMisconfigured, ReauthRequired, Transient
+from vehicles.smartcar_client import AppMisconfigured, ReauthRequired, SmartcarError, Transient
 
 logger = logging.getLogger(__name__)
 
@@ -22,14 +22,13 @@ logger = logging.getLogger(__name__)
 REFRESH_MAX_RETRIES = 8
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_CAP_SECONDS = 3600
-UNKNOWN_OUTCOME_RETRY_SECONDS = 5
+# A refresh may take a while: two HTTP timeouts and the recovery of an unknown outcome inside Smartcar's grace (up to
+# about 70 s). Its tasks get more than the default limits, so that no limit cuts a recovery short.
+REFRESH_SOFT_TIME_LIMIT = 150
+REFRESH_TIME_LIMIT = 180
 # A batch hands what is left of it to a new task once it has run this long, so that a few slow token calls never take
-# it near the task time limit (one refresh may take up to about 40 s: two HTTP timeouts and the lost-answer recovery).
+# it near its time limit.
 BATCH_TIME_BUDGET_SECONDS = 10
-# A sweep's batches shrink towards its end, down to single connections, so that the last refreshes spread over this
-# many worker processes instead of waiting on a few full batches ("guided" scheduling). More processes than this
-# across all workers would see a sweep's end on fewer of them, a few hundred milliseconds at most.
-SWEEP_SPREAD = 32
 
 
 def backoff_seconds(attempt: int, retry_after: float | None = None) -> float:
@@ -39,34 +38,45 @@ def backoff_seconds(attempt: int, retry_after: float | None = None) -> float:
     return max(delay, retry_after or 0)
 
 
-def retry_countdown(exc: Transient, attempt: int) -> float:
-    """Seconds before retrying a refresh that failed for a passing reason on attempt `attempt` (0 for the first)."""
-    if exc.unknown_outcome:
-        # Smartcar may have rotated the tokens without our hearing back: only the old refresh token's grace
-        # (about a minute) can recover them, so the next try must come well inside it.
-        return UNKNOWN_OUTCOME_RETRY_SECONDS
-    return backoff_seconds(attempt, exc.retry_after)
+REFRESH_TASK_OPTIONS = {"soft_time_limit": REFRESH_SOFT_TIME_LIMIT, "time_limit": REFRESH_TIME_LIMIT}
 
 
-@shared_task(bind=True, max_retries=REFRESH_MAX_RETRIES)
-def refresh_connection(self, connection_id: int, if_version: int | None = None) -> None:
-    """Refresh one connection's tokens if still due, or, with `if_version`, if still at that version (an operator's
-    "refresh now"). Duplicate deliveries are harmless: the service re-checks under the row lock."""
+def _refresh_one(connection_id: int, *, attempt: int, if_version: int | None = None) -> float | None:
+    """Refresh one connection; seconds until it should be tried again, or None when there is nothing left to do.
+    Never raises for one connection's failure: a batch goes on with the next."""
     try:
         services.refresh_due_connection(connection_id=connection_id, if_version=if_version)
     except (ReauthRequired, AppMisconfigured, TokenDecryptionError):
         # Recorded on the connection (a dead grant) or logged as an error for the operator: retrying cannot help.
-        return
+        return None
+    except services.RefreshInProgress:
+        # Another process holds it, keeps its new tokens until they are saved, or recovers it.
+        return None
     except Transient as exc:
-        raise self.retry(countdown=retry_countdown(exc, self.request.retries)) from None
+        # Nothing happened at Smartcar (429, refused), or the recovery window passed without an answer, which means
+        # the grace is spent: the next try, on the backoff schedule, gets new tokens or the truth (invalid_grant).
+        return backoff_seconds(attempt, exc.retry_after)
+    except SmartcarError:
+        # A refusal that names no passing reason (recorded on the connection): the next sweep tries again if due.
+        return None
+    return None
+
+
+@shared_task(bind=True, max_retries=REFRESH_MAX_RETRIES, **REFRESH_TASK_OPTIONS)
+def refresh_connection(self, connection_id: int, if_version: int | None = None) -> None:
+    """Refresh one connection's tokens if still due, or, with `if_version`, if still at that version (an operator's
+    "refresh now"). Duplicate deliveries are harmless: the service re-checks under the row lock."""
+    try:
+        countdown = _refresh_one(connection_id, attempt=self.request.retries, if_version=if_version)
     except DatabaseError:
-        # Smartcar may already have rotated the tokens; the old refresh token works for about a minute more, so
-        # try again at once rather than on the backoff schedule.
-        logger.exception("refresh could not be saved connection_id=%s; retrying", connection_id)
-        raise self.retry(countdown=1) from None
+        # Nothing reached Smartcar, or the intent it left is recovered within seconds: retry soon.
+        logger.exception("refresh could not reach the database connection_id=%s; retrying", connection_id)
+        countdown = 5
+    if countdown is not None:
+        raise self.retry(countdown=countdown)
 
 
-@shared_task
+@shared_task(**REFRESH_TASK_OPTIONS)
 def refresh_connections(connection_ids: list[int]) -> None:
     """A few due connections refreshed one after the other: beat's unit of work. One message for several refreshes,
     because Celery's own cost per message was larger than a refresh's. Each refresh is on its own, as in
@@ -79,19 +89,16 @@ def refresh_connections(connection_ids: list[int]) -> None:
             logger.info("refresh batch handed %d connection(s) to a new task", len(connection_ids) - position)
             return
         try:
-            services.refresh_due_connection(connection_id=connection_id)
-        except (ReauthRequired, AppMisconfigured, TokenDecryptionError):
-            continue
-        except Transient as exc:
-            # As the task's own first retry would be: the next failure backs off from attempt 1.
-            refresh_connection.apply_async(args=[connection_id], countdown=retry_countdown(exc, 0), retries=1)
+            countdown = _refresh_one(connection_id, attempt=0)
         except DatabaseError:
-            # The database connection may be gone: leave the rest to new tasks, which get a checked connection.
-            logger.exception("refresh could not be saved connection_id=%s; retrying", connection_id)
-            refresh_connection.apply_async(args=[connection_id], countdown=1, retries=1)
-            if rest := connection_ids[position + 1 :]:
-                refresh_connections.apply_async(args=[rest], countdown=1, expires=_sweep_expiry())
+            # The database is away: leave this one and the rest to new tasks, which get a checked connection. An
+            # intent this one left is recovered by the recovery sweep.
+            logger.exception("refresh could not reach the database connection_id=%s; retrying", connection_id)
+            refresh_connections.apply_async(args=[connection_ids[position:]], countdown=5, expires=_sweep_expiry())
             return
+        if countdown is not None:
+            # As the task's own first retry would be: the next failure backs off from attempt 1.
+            refresh_connection.apply_async(args=[connection_id], countdown=countdown, retries=1)
 
 
 def _sweep_expiry() -> int:
@@ -99,32 +106,56 @@ def _sweep_expiry() -> int:
     return settings.TOKEN_REFRESH_INTERVAL_MINUTES * 60
 
 
-def publish_each(task, argument_lists: Iterable[list], *, expires: int) -> None:
+def publish_each(task, argument_lists: Iterable[list], *, expires: int, **options) -> None:
     """Queues `task` once per argument list, all over one broker connection."""
     with task.app.producer_or_acquire() as producer:
         for args in argument_lists:
-            task.apply_async(args=args, expires=expires, producer=producer)
-
-
-def sweep_batches(ids: list[int], size: int) -> list[list[int]]:
-    """`ids` in order, cut into batches of at most `size`: each a 1/SWEEP_SPREAD share of what is left, so that
-    full batches come first and the last SWEEP_SPREAD are single connections."""
-    batches, start = [], 0
-    while start < len(ids):
-        step = max(1, min(size, math.ceil((len(ids) - start) / SWEEP_SPREAD)))
-        batches.append(ids[start : start + step])
-        start += step
-    return batches
+            task.apply_async(args=args, expires=expires, producer=producer, **options)
 
 
 @shared_task
 def refresh_due_connections() -> None:
-    """Beat's fan-out: the due connections, most urgent first, in batches of up to TOKEN_REFRESH_BATCH_SIZE that
-    shrink towards the end of the sweep, each expiring before the next sweep."""
+    """Beat's fan-out: the due connections, most urgent first, in batches of TOKEN_REFRESH_BATCH_SIZE, each expiring
+    before the next sweep."""
     ids = services.due_connection_ids()
-    batches = sweep_batches(ids, settings.TOKEN_REFRESH_BATCH_SIZE)
+    size = settings.TOKEN_REFRESH_BATCH_SIZE
+    batches = [ids[start : start + size] for start in range(0, len(ids), size)]
     publish_each(refresh_connections, ([batch] for batch in batches), expires=_sweep_expiry())
     logger.info("refresh sweep queued %d connection(s) in %d task(s)", len(ids), len(batches))
+
+
+@shared_task(**REFRESH_TASK_OPTIONS)
+def recover_refresh(connection_id: int, started: str | None = None) -> None:
+    """Finish a refresh whose outcome is unknown and whose refresher is gone or handed it off (`started`, the intent's
+    start), with the same refresh token, inside Smartcar's grace."""
+    try:
+        _refresh_after_recovery(connection_id, started)
+    except DatabaseError:
+        # The intent stays; the next recovery sweep, seconds away, tries again.
+        logger.exception("refresh recovery could not reach the database connection_id=%s", connection_id)
+
+
+def _refresh_after_recovery(connection_id: int, started: str | None) -> None:
+    try:
+        services.recover_refresh(
+            connection_id=connection_id, started=datetime.fromisoformat(started) if started else None
+        )
+    except (ReauthRequired, AppMisconfigured, TokenDecryptionError, services.RefreshInProgress):
+        return
+    except Transient as exc:
+        refresh_connection.apply_async(args=[connection_id], countdown=backoff_seconds(0, exc.retry_after), retries=1)
+    except SmartcarError:
+        return
+
+
+@shared_task
+def recover_orphaned_refreshes() -> None:
+    """Beat, every few seconds: refreshes whose refresher died or lost the database mid-call, each recovered at once
+    in a task of its own."""
+    ids = services.orphaned_refresh_ids()
+    if ids:
+        publish_each(recover_refresh, ([connection_id] for connection_id in ids), expires=30)
+        logger.warning("refresh recovery queued %d orphaned refresh(es)", len(ids))
 
 
 @shared_task

@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -164,6 +165,13 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # is what to raise first for more refreshes a second (docs/benchmarks.md, "Capacity").
 CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=None)
 CELERY_TIMEZONE = "UTC"
+# Every worker consumes both queues. Recoveries of refreshes whose outcome is unknown go to a queue of their own, so
+# that they never wait behind a sweep's batches: they must reach Smartcar within its grace of about a minute.
+CELERY_TASK_QUEUES = [Queue("celery"), Queue("recovery")]
+CELERY_TASK_ROUTES = {
+    "vehicles.tasks.recover_refresh": {"queue": "recovery"},
+    "vehicles.tasks.recover_orphaned_refreshes": {"queue": "recovery"},
+}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # A worker keeps its database connection from task to task instead of opening one per task (Celery's default): a new
 # PostgreSQL connection cost more CPU than the refresh itself. config/celery.py applies CONN_MAX_AGE and the health
@@ -178,10 +186,18 @@ TOKEN_REFRESH_INTERVAL_MINUTES = env.int("TOKEN_REFRESH_INTERVAL_MINUTES", defau
 TOKEN_REFRESH_LEAD_TIME_MINUTES = env.int("TOKEN_REFRESH_LEAD_TIME_MINUTES", default=30)
 TOKEN_REFRESH_MAX_AGE_DAYS = env.int("TOKEN_REFRESH_MAX_AGE_DAYS", default=50)
 TOKEN_REFRESH_BATCH_SIZE = env.int("TOKEN_REFRESH_BATCH_SIZE", default=10)
+# Every TOKEN_RECOVERY_INTERVAL_SECONDS beat looks for refreshes left unfinished by a refresher that died or lost the
+# database mid-call, and recovers them with the same refresh token while Smartcar's grace lasts.
+TOKEN_RECOVERY_INTERVAL_SECONDS = env.int("TOKEN_RECOVERY_INTERVAL_SECONDS", default=5)
 CELERY_BEAT_SCHEDULE = {
     "refresh-due-connections": {
         "task": "vehicles.tasks.refresh_due_connections",
         "schedule": TOKEN_REFRESH_INTERVAL_MINUTES * 60,
+    },
+    "recover-orphaned-refreshes": {
+        "task": "vehicles.tasks.recover_orphaned_refreshes",
+        "schedule": TOKEN_RECOVERY_INTERVAL_SECONDS,
+        "options": {"expires": TOKEN_RECOVERY_INTERVAL_SECONDS},
     },
 }
 

@@ -232,21 +232,44 @@ def test_after_a_lost_answer_the_refresh_keeps_trying_inside_the_grace(alice_con
     assert works_at_smartcar(stored.access_token)
 
 
-def test_server_errors_leave_the_connection_active_then_a_retry_succeeds(alice_connection, settings):
+def test_a_server_error_is_retried_at_once_with_the_same_refresh_token(alice_connection, settings):
+    # A 5xx may come after Smartcar rotated the tokens: only a retry inside the grace can bring them back.
     due = make_due(alice_connection)
 
     with TokenProxy(settings.SMARTCAR_AUTH_ORIGIN, [SERVER_ERROR, PASS]) as proxy:
         settings.SMARTCAR_AUTH_ORIGIN = proxy.url
-        with pytest.raises(Transient):
-            services.refresh_due_connection(connection_id=due.pk)
-        failed = SmartcarConnection.objects.get(pk=due.pk)
-        assert failed.status == SmartcarConnection.Status.ACTIVE
-        assert "status=503" in failed.last_error
-
         services.refresh_due_connection(connection_id=due.pk)
 
+    assert proxy.calls == [SERVER_ERROR, PASS]
     recovered = SmartcarConnection.objects.get(pk=due.pk)
     assert recovered.status == SmartcarConnection.Status.ACTIVE
+    assert recovered.token_version == due.token_version + 1
+    assert recovered.refresh_started_at is None
+    assert works_at_smartcar(recovered.access_token)
+
+
+def test_an_unreachable_token_endpoint_leaves_the_connection_active_for_a_later_retry(
+    alice_connection, settings, unused_port
+):
+    due = make_due(alice_connection)
+    token_endpoint = settings.SMARTCAR_AUTH_ORIGIN
+    before = token_calls()
+
+    settings.SMARTCAR_AUTH_ORIGIN = f"http://127.0.0.1:{unused_port}/oauth/token"
+    with pytest.raises(Transient) as raised:
+        services.refresh_due_connection(connection_id=due.pk)
+
+    # Nothing was sent, so nothing can have rotated: no quick retries, the task's backoff takes over.
+    assert not raised.value.unknown_outcome
+    failed = SmartcarConnection.objects.get(pk=due.pk)
+    assert failed.status == SmartcarConnection.Status.ACTIVE
+    assert failed.refresh_started_at is None
+    assert "unreachable" in failed.last_error
+    assert token_calls() == before
+
+    settings.SMARTCAR_AUTH_ORIGIN = token_endpoint
+    services.refresh_due_connection(connection_id=due.pk)
+    recovered = SmartcarConnection.objects.get(pk=due.pk)
     assert recovered.last_error == ""
     assert works_at_smartcar(recovered.access_token)
 

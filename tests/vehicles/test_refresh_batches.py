@@ -15,7 +15,7 @@ from tests.factories import SmartcarConnectionFactory
 from tests.helpers import take_queued_tasks
 from tests.vehicles.test_refresh import token_calls, works_at_smartcar
 from tests.vehicles.test_refresh_sweep import granted_connection
-from tests.vehicles.token_proxy import LOSE_ANSWER, PASS, RATE_LIMITED, SERVER_ERROR, TokenProxy
+from tests.vehicles.token_proxy import LOSE_ANSWER, PASS, RATE_LIMITED, TokenProxy
 from vehicles import services, tasks
 from vehicles.models import SmartcarConnection
 
@@ -39,11 +39,11 @@ def refreshed(connection: SmartcarConnection) -> bool:
     return stored.token_version == connection.token_version + 1 and works_at_smartcar(stored.access_token)
 
 
-def test_the_sweep_queues_every_due_connection_once_most_urgent_first_in_shrinking_batches(settings):
+def test_the_sweep_queues_every_due_connection_once_most_urgent_first_in_fixed_size_batches(settings):
     settings.TOKEN_REFRESH_BATCH_SIZE = 10
     now = timezone.now()
     # Queue contents only: no token is used, so plain rows will do. Urgency runs against the order of creation.
-    due = [SmartcarConnectionFactory(access_expires_at=now - timedelta(seconds=number)) for number in range(400)][::-1]
+    due = [SmartcarConnectionFactory(access_expires_at=now - timedelta(seconds=number)) for number in range(95)][::-1]
     SmartcarConnectionFactory(access_expires_at=now + timedelta(hours=2))  # not due
     SmartcarConnectionFactory(access_expires_at=now - timedelta(hours=1), status=SmartcarConnection.Status.REVOKED)
 
@@ -53,23 +53,9 @@ def test_the_sweep_queues_every_due_connection_once_most_urgent_first_in_shrinki
     assert {task.name for task in queued} == {tasks.refresh_connections.name}
     batches = [task.args[0] for task in queued]
     assert [pk for batch in batches for pk in batch] == [connection.pk for connection in due]
-    sizes = [len(batch) for batch in batches]
-    # Full batches first, then smaller and smaller ones, the last SWEEP_SPREAD single connections.
-    assert sizes[0] == 10
-    assert sizes == sorted(sizes, reverse=True)
-    assert sizes[-tasks.SWEEP_SPREAD :] == [1] * tasks.SWEEP_SPREAD
-    assert len(batches) < len(due) / 3
+    assert [len(batch) for batch in batches] == [10] * 9 + [5]
     # Each expires before the next sweep, which queues whatever is still due.
     assert all(task.headers["expires"] for task in queued)
-
-
-def test_sweep_batches_cut_any_list_into_ordered_batches_no_larger_than_the_size():
-    for count in (0, 1, 31, 32, 33, 100, 1000, 4321):
-        for size in (1, 5, 10):
-            ids = list(range(count))
-            batches = tasks.sweep_batches(ids, size)
-            assert [pk for batch in batches for pk in batch] == ids
-            assert all(1 <= len(batch) <= size for batch in batches)
 
 
 def test_a_batch_refreshes_each_connection_once_even_when_delivered_twice(smartcar):
@@ -88,7 +74,7 @@ def test_a_batch_refreshes_each_connection_once_even_when_delivered_twice(smartc
 def test_a_passing_failure_is_retried_alone_and_the_rest_of_the_batch_goes_on(smartcar, settings):
     first, failing, last = due_connections(3, smartcar)
 
-    with TokenProxy(settings.SMARTCAR_AUTH_ORIGIN, script=[PASS, SERVER_ERROR]) as proxy:
+    with TokenProxy(settings.SMARTCAR_AUTH_ORIGIN, script=[PASS, RATE_LIMITED]) as proxy:
         settings.SMARTCAR_AUTH_ORIGIN = proxy.url
         tasks.refresh_connections.apply(args=[[first.pk, failing.pk, last.pk]])
 
@@ -171,8 +157,9 @@ def test_a_database_failure_requeues_the_connection_and_the_rest(smartcar, monke
     tasks.refresh_connections.apply(args=[ids])
 
     assert refreshed(connections[0])
-    queued = sorted((task.name, task.args) for task in take_queued_tasks())
-    assert queued == [(tasks.refresh_connection.name, [ids[1]]), (tasks.refresh_connections.name, [ids[2:]])]
+    [rest] = take_queued_tasks()
+    assert (rest.name, rest.args) == (tasks.refresh_connections.name, [ids[1:]])
+    assert rest.headers["eta"]
 
 
 def test_a_batch_size_under_one_fails_the_system_check(settings):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import random
+import socket
+import struct
 import threading
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,6 +21,15 @@ SERVER_ERROR = "503"
 RATE_LIMITED = "429"
 SLOW = "slow"  # reaches the emulator at once, answers three seconds later
 SLOW_SECONDS = 3.0
+# Each of these reaches the emulator, which rotates the tokens, and then the answer goes wrong on its way back.
+ROTATE_THEN_500 = "rotate-then-500"
+ROTATE_THEN_504 = "rotate-then-504"
+RESET_AFTER_SEND = "reset-after-send"  # the connection is reset instead of answered
+STALLED_BODY = "stalled-body"  # the status line, headers and half the body, then nothing
+GARBAGE_200 = "garbage-200"  # a 200 whose body is not JSON
+TRUNCATED_200 = "truncated-200"  # a 200 whose body is cut short and the connection closed
+SLOW_BEYOND = "slow-beyond"  # the whole answer, but `slow_seconds` late (longer than the client's timeout)
+AFTER_SEND_FAULTS = [ROTATE_THEN_500, ROTATE_THEN_504, RESET_AFTER_SEND, STALLED_BODY, GARBAGE_200, TRUNCATED_200]
 
 
 class TokenProxy(ThreadingHTTPServer):
@@ -33,6 +44,9 @@ class TokenProxy(ThreadingHTTPServer):
         failures: list[str] | None = None,
         failure_rate: float = 0.0,
         seed: int = 0,
+        slow_seconds: float = SLOW_SECONDS,
+        hold_seconds: float = 30,
+        on_rotated=None,
     ) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.upstream = upstream
@@ -42,6 +56,11 @@ class TokenProxy(ThreadingHTTPServer):
         self.failures = failures or []
         self.failure_rate = failure_rate
         self.random = random.Random(seed)
+        self.slow_seconds = slow_seconds
+        # How long a lost or stalled answer is held before the proxy lets the connection go.
+        self.hold_seconds = hold_seconds
+        # Called once the emulator has answered, before the answer goes back (a test's hook for "answered, then...").
+        self.on_rotated = on_rotated
         self.calls: list[str] = []
         self.lock = threading.Lock()
         self.release = threading.Event()
@@ -103,12 +122,44 @@ class _Handler(BaseHTTPRequestHandler):
                 headers={"Authorization": self.headers["Authorization"], "Content-Type": self.headers["Content-Type"]},
                 timeout=10,
             )
-            if action == SLOW:
-                self.server.release.wait(timeout=SLOW_SECONDS)
-            if action == LOSE_ANSWER:
-                # The emulator has rotated the tokens; the caller times out before hearing so.
-                self.server.release.wait(timeout=30)
+            if self.server.on_rotated is not None:
+                self.server.on_rotated(action)
+            self._after_upstream(action, upstream)
+
+    def _after_upstream(self, action: str, upstream: requests.Response) -> None:
+        server = self.server
+        if action == SLOW:
+            server.release.wait(timeout=SLOW_SECONDS)
+        elif action == SLOW_BEYOND:
+            server.release.wait(timeout=server.slow_seconds)
+        if action == LOSE_ANSWER:
+            # The emulator has rotated the tokens; the caller times out before hearing so.
+            server.release.wait(timeout=server.hold_seconds)
+        elif action == ROTATE_THEN_500:
+            self._answer(500, {"Content-Type": "application/json"}, b'{"error": "server_error"}')
+        elif action == ROTATE_THEN_504:
+            self._answer(504, {"Content-Type": "text/html"}, b"<html><body>504 Gateway Time-out</body></html>")
+        elif action == RESET_AFTER_SEND:
+            # SO_LINGER with a zero timeout: close() sends a RST instead of a FIN.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.close_connection = True
+        elif action == GARBAGE_200:
+            self._answer(200, {"Content-Type": "application/json"}, b"<html><body>Welcome</body></html>")
+        elif action in (STALLED_BODY, TRUNCATED_200):
+            body = upstream.content
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body[: len(body) // 2])
+                self.wfile.flush()
+            except OSError:
                 return
+            if action == STALLED_BODY:
+                server.release.wait(timeout=server.hold_seconds)
+            self.close_connection = True
+        else:
             self._answer(upstream.status_code, {"Content-Type": upstream.headers["Content-Type"]}, upstream.content)
 
     def _answer(self, status: int, headers: dict[str, str], body: bytes) -> None:
