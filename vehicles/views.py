@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from vehicles import services
 from vehicles.models import Vehicle, VehicleCommand
-from vehicles.presentation import can_charge, vehicle_facts, vehicles_for_table
+from vehicles.presentation import can_charge, vehicle_facts
 from vehicles.services import SYNC_PENDING_FOR
 from vehicles.smartcar_client import SmartcarError
 
@@ -64,7 +64,8 @@ def exchange(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def vehicle_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "vehicles/list.html", {"vehicles": vehicles_for_table(request.user)})
+    vehicles = Vehicle.objects.filter(owner=request.user).for_table()
+    return render(request, "vehicles/list.html", {"vehicles": vehicles})
 
 
 @login_required

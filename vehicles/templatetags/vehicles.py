@@ -1,26 +1,23 @@
-"""Template tags and filters for the vehicle pages."""
+"""Template filters for the vehicle pages."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django import template
 from django.utils import timezone
-from django.utils.safestring import SafeString
-
-from vehicles import presentation
+from django.utils.timesince import timesince
 
 register = template.Library()
 
 
 @register.filter
 def age(moment: datetime | None) -> str:
-    """How long ago, in words: "just now" under a minute, then as timesince words it ("3 minutes ago")."""
-    return presentation.age(moment, timezone.now())
-
-
-@register.simple_tag
-def vehicle_table_rows(vehicles: Iterable[dict]) -> SafeString:
-    """The vehicles table's rows, from Vehicle.objects.for_table()."""
-    return presentation.vehicle_table_rows(vehicles)
+    """How long ago, in timesince's words ("3 minutes ago", "2 days, 4 hours ago"), or "just now" under a minute,
+    where timesince would say "0 minutes"."""
+    if moment is None:
+        return ""
+    now = timezone.now()
+    if now - moment < timedelta(minutes=1):
+        return "just now"
+    return f"{timesince(moment, now)} ago"
