@@ -1,4 +1,4 @@
-"""`/vehicles/` with 1 and with 50 vehicles against a trivial signed-in view, in the same gunicorn, under wrk."""
+"""`/vehicles/` with 1, 10 and 50 vehicles against a trivial signed-in view, in the same gunicorn, under wrk."""
 
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ TEXT_FLOOR = "trivial signed-in text"
 # What the page never shows; the stored value only has to be there.
 PLACEHOLDER = "not-a-real-token"
 UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+# A car, a household's cars, a small fleet.
+CAR_COUNTS = (1, 10, 50)
 
 
 @dataclass(frozen=True)
@@ -78,11 +80,11 @@ def snapshot(fetched) -> dict:
 
 
 def create_page_users() -> list[Page]:
-    """Two people: one with a car, one with fifty; their connections are healthy, so no sweep touches them."""
+    """A person per CAR_COUNTS, with that many cars; their connections are healthy, so no sweep touches them."""
     password = make_password("bench-password")
     now = timezone.now()
     pages = []
-    for count in (1, 50):
+    for count in CAR_COUNTS:
         user = User.objects.create(email=f"pages{count}@bench.example", password=password)
         connection_row = SmartcarConnection.objects.create(
             owner=user,
