@@ -136,6 +136,19 @@ def refresh(*, client_id: str, refresh_token: str) -> IssuedTokens:
     return _issue_tokens(row.grant, now)
 
 
+def refresh_token_is_valid(refresh_token: str) -> bool:
+    """Whether refresh() would accept this token now, without using it."""
+    row = RefreshToken.objects.select_related("grant").filter(token_hash=digest(refresh_token)).first()
+    now = clock.now()
+    grace = timedelta(seconds=settings.SMARTCAR_EMULATOR_REFRESH_GRACE_SECONDS)
+    return (
+        row is not None
+        and row.grant.revoked_at is None
+        and row.expires_at > now
+        and (row.first_used_at is None or now - row.first_used_at <= grace)
+    )
+
+
 def grant_for_access_token(token: str) -> tuple[Grant, AccessToken]:
     """The live grant behind a bearer token, or AUTHENTICATION."""
     row = AccessToken.objects.select_related("grant__user").filter(token_hash=digest(token)).first()

@@ -24,5 +24,6 @@ urlpatterns = [
     path("control/rate-limits", control.rate_limits, name="control-rate-limits"),
     path("control/users/<str:username>/vehicles", control.user_fleet, name="control-fleet"),
     path("control/vehicles/<str:vehicle_id>", control.vehicle_detail, name="control-vehicle"),
+    path("control/refresh-tokens/check", control.refresh_token_check, name="control-refresh-token-check"),
     path("control/reset", control.reset, name="control-reset"),
 ]

@@ -74,7 +74,8 @@ class DisconnectFailed(Exception):
 @dataclass(frozen=True)
 class ConnectResult:
     connection: SmartcarConnection
-    vehicle_count: int
+    # None while the vehicles are still being listed (Smartcar failed to list them during Connect).
+    vehicle_count: int | None
     reconnected: bool
     return_to: str
 
@@ -84,9 +85,11 @@ def _state_hash(state: str) -> str:
 
 
 def safe_return_to(candidate: str | None) -> str:
-    """`candidate` if it is a path on this site, otherwise the empty string."""
+    """`candidate` if it is a path on this site that can be kept, otherwise the empty string."""
     if (
         candidate
+        and len(candidate) <= PendingConnect._meta.get_field("return_to").max_length
+        and "\x00" not in candidate
         and candidate.startswith("/")
         and url_has_allowed_host_and_scheme(candidate, allowed_hosts=set(), require_https=False)
     ):
@@ -130,25 +133,60 @@ def _claim_state(*, user: User, state: str | None) -> PendingConnect:
 
 @sensitive_variables()
 def finish_connect(*, user: User, state: str | None, code: str | None, error: str | None = None) -> ConnectResult:
-    """Complete Connect: check `state` first, then exchange the code and store the connection and its vehicles."""
+    """Complete Connect: check `state` first, then exchange the code and store the connection and its vehicles.
+
+    Once the code is exchanged the grant is live at Smartcar, so the connection is stored at once: if listing its
+    vehicles then fails, they are listed again in the background rather than leaving a grant nobody holds."""
     pending = _claim_state(user=user, state=state)
     if error:
         raise ConnectFailed(CONNECT_ERROR_MESSAGES.get(error, UNKNOWN_CONNECT_ERROR))
     if not code:
         raise ConnectFailed(UNKNOWN_CONNECT_ERROR)
 
-    try:
-        with smartcar_client.time_budget(settings.SMARTCAR_WEB_TIME_BUDGET):
+    with smartcar_client.time_budget(settings.SMARTCAR_WEB_TIME_BUDGET):
+        try:
             tokens = smartcar_client.exchange_code(code=code)
             smartcar_user_id = smartcar_client.get_user_id(access_token=tokens.access_token)
-            vehicle_ids = smartcar_client.list_vehicle_ids(access_token=tokens.access_token)
-            attributes = [
-                smartcar_client.get_attributes(access_token=tokens.access_token, vehicle_id=vehicle_id)
-                for vehicle_id in vehicle_ids
-            ]
-    except SmartcarError as exc:
-        raise ConnectFailed(f"Your car could not be connected: {exc.user_message}") from exc
+        except SmartcarError as exc:
+            raise ConnectFailed(f"Your car could not be connected: {exc.user_message}") from exc
+        connection, created = _store_connection(
+            user=user, smartcar_user_id=smartcar_user_id, tokens=tokens, scopes=pending.scopes
+        )
+        try:
+            attributes = _fetch_vehicles(access_token=tokens.access_token)
+        except SmartcarError as exc:
+            from vehicles import tasks
 
+            logger.warning(
+                "connect stored connection_id=%s but listing its vehicles failed (%s); listing again in the background",
+                connection.pk,
+                type(exc).__name__,
+            )
+            with contextlib.suppress(KombuOperationalError):
+                tasks.list_connection_vehicles.delay(connection.pk)
+            attributes = None
+    if attributes is not None:
+        _store_vehicles(connection=connection, attributes=attributes)
+
+    logger.info(
+        "connect finished user_id=%s connection_id=%s vehicles=%s reconnected=%s",
+        user.pk,
+        connection.pk,
+        "pending" if attributes is None else len(attributes),
+        not created,
+    )
+    return ConnectResult(
+        connection=connection,
+        vehicle_count=None if attributes is None else len(attributes),
+        reconnected=not created,
+        return_to=pending.return_to,
+    )
+
+
+@sensitive_variables()
+def _store_connection(
+    *, user: User, smartcar_user_id: str, tokens: smartcar_client.Tokens, scopes: list[str]
+) -> tuple[SmartcarConnection, bool]:
     with transaction.atomic():
         # The row lock also serialises a reconnect with any refresh of the same connection.
         connection, created = SmartcarConnection.objects.select_for_update().get_or_create(
@@ -159,7 +197,7 @@ def finish_connect(*, user: User, state: str | None, code: str | None, error: st
                 "refresh_token": tokens.refresh_token,
                 "access_expires_at": tokens.access_expires_at,
                 "refresh_expires_at": tokens.refresh_expires_at,
-                "scopes": pending.scopes,
+                "scopes": scopes,
             },
         )
         if not created:
@@ -170,31 +208,42 @@ def finish_connect(*, user: User, state: str | None, code: str | None, error: st
                 access_expires_at=tokens.access_expires_at,
                 refresh_expires_at=tokens.refresh_expires_at,
             )
-            connection.scopes = pending.scopes
+            connection.scopes = scopes
             connection.connected_at = timezone.now()
             connection.save()
+    return connection, created
+
+
+@sensitive_variables()
+def _fetch_vehicles(*, access_token: str) -> list[smartcar_client.VehicleAttributes]:
+    vehicle_ids = smartcar_client.list_vehicle_ids(access_token=access_token)
+    return [
+        smartcar_client.get_attributes(access_token=access_token, vehicle_id=vehicle_id) for vehicle_id in vehicle_ids
+    ]
+
+
+def _store_vehicles(*, connection: SmartcarConnection, attributes: list[smartcar_client.VehicleAttributes]) -> None:
+    with transaction.atomic():
         for vehicle in attributes:
             Vehicle.objects.update_or_create(
-                owner=user,
+                owner_id=connection.owner_id,
                 smartcar_vehicle_id=vehicle.id,
                 defaults={"connection": connection, "make": vehicle.make, "model": vehicle.model, "year": vehicle.year},
             )
         # Cars left out of this grant are no longer reachable through it.
-        connection.vehicles.exclude(smartcar_vehicle_id__in=vehicle_ids).delete()
+        connection.vehicles.exclude(smartcar_vehicle_id__in=[vehicle.id for vehicle in attributes]).delete()
 
-    logger.info(
-        "connect finished user_id=%s connection_id=%s vehicles=%d reconnected=%s",
-        user.pk,
-        connection.pk,
-        len(attributes),
-        not created,
-    )
-    return ConnectResult(
-        connection=connection,
-        vehicle_count=len(attributes),
-        reconnected=not created,
-        return_to=pending.return_to,
-    )
+
+def list_connection_vehicles(*, connection_id: int) -> int | None:
+    """List a connection's vehicles again (after a Connect whose listing failed); how many, or None if the connection
+    is gone or no longer active. Smartcar's failures are raised for the task to retry."""
+    connection = SmartcarConnection.objects.filter(pk=connection_id).first()
+    if connection is None or connection.status != SmartcarConnection.Status.ACTIVE:
+        return None
+    attributes = _with_access_token(connection, lambda token: _fetch_vehicles(access_token=token))
+    _store_vehicles(connection=connection, attributes=attributes)
+    logger.info("vehicles listed connection_id=%s vehicles=%d", connection_id, len(attributes))
+    return len(attributes)
 
 
 def _due_before() -> tuple[datetime, datetime]:

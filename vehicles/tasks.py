@@ -158,6 +158,17 @@ def recover_orphaned_refreshes() -> None:
         logger.warning("refresh recovery queued %d orphaned refresh(es)", len(ids))
 
 
+@shared_task(bind=True, max_retries=REFRESH_MAX_RETRIES)
+def list_connection_vehicles(self, connection_id: int) -> None:
+    """List the vehicles of a connection whose Connect could not list them; retried on Smartcar's passing failures."""
+    try:
+        services.list_connection_vehicles(connection_id=connection_id)
+    except (ReauthRequired, AppMisconfigured, TokenDecryptionError):
+        return
+    except SmartcarError as exc:
+        raise self.retry(countdown=backoff_seconds(self.request.retries, getattr(exc, "retry_after", None))) from None
+
+
 @shared_task
 def sync_vehicle(vehicle_id: int) -> None:
     """Fetch one vehicle's data; failures are stored on the vehicle for the person to read."""

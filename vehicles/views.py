@@ -52,9 +52,16 @@ def exchange(request: HttpRequest) -> HttpResponse:
             response = redirect("vehicles:list")
         else:
             count = result.vehicle_count
-            noun = "vehicle" if count == 1 else "vehicles"
             verb = "reconnected" if result.reconnected else "connected"
-            messages.success(request, f"{count} {noun} {verb}.")
+            if count is None:
+                messages.warning(
+                    request,
+                    f"Your Smartcar account is {verb}, but Smartcar did not list its cars yet. "
+                    "They will appear here in a few minutes.",
+                )
+            else:
+                noun = "vehicle" if count == 1 else "vehicles"
+                messages.success(request, f"{count} {noun} {verb}.")
             response = redirect(result.return_to or "vehicles:list")
     # The callback URL carries the authorization code: keep it out of the Referer of whatever loads next.
     response["Referrer-Policy"] = "no-referrer"

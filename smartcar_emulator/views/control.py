@@ -260,6 +260,17 @@ def vehicle_detail(request: HttpRequest, vehicle_id: str) -> JsonResponse:
 
 @control_view
 @require_POST
+def refresh_token_check(request: HttpRequest) -> JsonResponse:
+    """Whether each refresh token would be accepted now, at the emulator's clock, without using it (for fault tests
+    that must know whether a stored token survived)."""
+    tokens = _body(request).get("refresh_tokens")
+    if not isinstance(tokens, list) or not all(isinstance(token, str) for token in tokens) or len(tokens) > 10_000:
+        raise BadInput("refresh_tokens must be a list of at most 10000 strings")
+    return JsonResponse({"valid": [services.refresh_token_is_valid(token) for token in tokens]})
+
+
+@control_view
+@require_POST
 def reset(request: HttpRequest) -> JsonResponse:
     """Forget everything: people, cars, grants, tokens, faults, buckets, the log and the clock offset."""
     with transaction.atomic(using=database_alias()):

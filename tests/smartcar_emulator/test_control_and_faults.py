@@ -229,3 +229,26 @@ def test_a_fault_on_the_vehicle_list_breaks_only_the_list(connected, control):
     assert (excinfo.value.status_code, excinfo.value.type) == (500, "SERVER")
     assert smartcar.get_user(token).id
     assert smartcar.get_vehicles(token).vehicles
+
+
+def test_the_refresh_token_check_tells_which_tokens_would_work_without_using_them(connected, auth_client, control):
+    used = connected("pat").refresh_token
+    fresh = auth_client.exchange_refresh_token(used).refresh_token
+
+    def check(*tokens: str) -> list[bool]:
+        response = control("POST", "refresh-tokens/check", json={"refresh_tokens": list(tokens)})
+        assert response.status_code == 200
+        return response.json()["valid"]
+
+    # The used token still works inside its grace; checking uses nothing, so the fresh one stays unused.
+    assert check(used, fresh, "not-a-token") == [True, True, False]
+    control("POST", "clock", json={"advance_seconds": 61})
+    assert check(used, fresh, fresh) == [False, True, True]
+    assert auth_client.exchange_refresh_token(fresh).access_token
+
+
+def test_the_refresh_token_check_refuses_anything_but_a_list_of_strings(control):
+    for body in ({}, {"refresh_tokens": "abc"}, {"refresh_tokens": [1]}):
+        response = control("POST", "refresh-tokens/check", json=body)
+        assert response.status_code == 400
+        assert "refresh_tokens" in response.json()["error"]

@@ -47,8 +47,9 @@ class TokenProxy(ThreadingHTTPServer):
         slow_seconds: float = SLOW_SECONDS,
         hold_seconds: float = 30,
         on_rotated=None,
+        port: int = 0,
     ) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(("127.0.0.1", port), _Handler)
         self.upstream = upstream
         self.script = deque(script or [])
         self.default = default
