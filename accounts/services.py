@@ -7,7 +7,7 @@ import logging
 from django.db import transaction
 
 from accounts.models import User
-from vehicles.services import disconnect_everything
+from vehicles.services.disconnect import disconnect_everything
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,8 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.forms import DeleteAccountForm, ProfileForm, SignupForm
 from accounts.services import delete_account
-from vehicles.services import DisconnectFailed, safe_return_to
+from config.redirects import safe_return_to
+from vehicles.services.disconnect import DisconnectFailed
 
 
 @sensitive_post_parameters("password1", "password2")

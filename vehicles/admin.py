@@ -20,8 +20,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince, timeuntil
 from kombu.exceptions import OperationalError
 
-from vehicles import services
 from vehicles.models import SmartcarConnection, Vehicle
+from vehicles.services import disconnect, tokens
 from vehicles.smartcar_client import REFRESH_TOKEN_LIFETIME
 from vehicles.tasks import refresh_connection
 
@@ -70,7 +70,7 @@ class ConnectionHealthFilter(admin.SimpleListFilter):
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         if self.value() == self.EXPIRING_SOON:
             # Exactly the connections the next beat sweep will refresh.
-            return queryset.filter(pk__in=services.due_connection_ids())
+            return queryset.filter(pk__in=tokens.due_connection_ids())
         if self.value() == self.REFRESH_FAILING:
             return queryset.exclude(last_error="")
         return queryset
@@ -282,8 +282,8 @@ class SmartcarConnectionAdmin(ConnectionColumns, admin.ModelAdmin):
         disconnected = 0
         for connection in queryset:
             try:
-                services.disconnect_connection(connection=connection)
-            except services.DisconnectFailed as exc:
+                disconnect.disconnect_connection(connection=connection)
+            except disconnect.DisconnectFailed as exc:
                 self.message_user(request, f"{connection} is still connected: {exc}", messages.ERROR)
                 continue
             # The row is gone but the instance keeps its pk and text, which is all the history entry needs.

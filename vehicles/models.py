@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from config.redirects import MAX_RETURN_TO_LENGTH
 from vehicles.fields import EncryptedTextField
 
 
@@ -174,7 +175,7 @@ class PendingConnect(models.Model):
     # SHA-256 of the state: the database never holds a value that would complete someone's flow.
     state_hash = models.CharField(max_length=64, unique=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    return_to = models.CharField(max_length=500, blank=True)
+    return_to = models.CharField(max_length=MAX_RETURN_TO_LENGTH, blank=True)
     scopes = models.JSONField(default=list)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()

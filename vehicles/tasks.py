@@ -12,8 +12,8 @@ from celery import shared_task
 from django.conf import settings
 from django.db import DatabaseError
 
-from vehicles import services
 from vehicles.fields import TokenDecryptionError
+from vehicles.services import connect, tokens, vehicle_data
 from vehicles.smartcar_client import AppMisconfigured, ReauthRequired, SmartcarError, Transient
 
 logger = logging.getLogger(__name__)
@@ -45,11 +45,11 @@ def _refresh_one(connection_id: int, *, attempt: int, if_version: int | None = N
     """Refresh one connection; seconds until it should be tried again, or None when there is nothing left to do.
     Never raises for one connection's failure: a batch goes on with the next."""
     try:
-        services.refresh_due_connection(connection_id=connection_id, if_version=if_version)
+        tokens.refresh_due_connection(connection_id=connection_id, if_version=if_version)
     except (ReauthRequired, AppMisconfigured, TokenDecryptionError):
         # Recorded on the connection (a dead grant) or logged as an error for the operator: retrying cannot help.
         return None
-    except services.RefreshInProgress:
+    except tokens.RefreshInProgress:
         # Another process holds it, keeps its new tokens until they are saved, or recovers it.
         return None
     except Transient as exc:
@@ -117,7 +117,7 @@ def publish_each(task, argument_lists: Iterable[list], *, expires: int, **option
 def refresh_due_connections() -> None:
     """Beat's fan-out: the due connections, most urgent first, in batches of TOKEN_REFRESH_BATCH_SIZE, each expiring
     before the next sweep."""
-    ids = services.due_connection_ids()
+    ids = tokens.due_connection_ids()
     size = settings.TOKEN_REFRESH_BATCH_SIZE
     batches = [ids[start : start + size] for start in range(0, len(ids), size)]
     publish_each(refresh_connections, ([batch] for batch in batches), expires=_sweep_expiry())
@@ -137,10 +137,10 @@ def recover_refresh(connection_id: int, started: str | None = None) -> None:
 
 def _refresh_after_recovery(connection_id: int, started: str | None) -> None:
     try:
-        services.recover_refresh(
+        tokens.recover_refresh(
             connection_id=connection_id, started=datetime.fromisoformat(started) if started else None
         )
-    except (ReauthRequired, AppMisconfigured, TokenDecryptionError, services.RefreshInProgress):
+    except (ReauthRequired, AppMisconfigured, TokenDecryptionError, tokens.RefreshInProgress):
         return
     except Transient as exc:
         refresh_connection.apply_async(args=[connection_id], countdown=backoff_seconds(0, exc.retry_after), retries=1)
@@ -152,7 +152,7 @@ def _refresh_after_recovery(connection_id: int, started: str | None) -> None:
 def recover_orphaned_refreshes() -> None:
     """Beat, every few seconds: refreshes whose refresher died or lost the database mid-call, each recovered at once
     in a task of its own."""
-    ids = services.orphaned_refresh_ids()
+    ids = tokens.orphaned_refresh_ids()
     if ids:
         publish_each(recover_refresh, ([connection_id] for connection_id in ids), expires=30)
         logger.warning("refresh recovery queued %d orphaned refresh(es)", len(ids))
@@ -162,7 +162,7 @@ def recover_orphaned_refreshes() -> None:
 def list_connection_vehicles(self, connection_id: int) -> None:
     """List the vehicles of a connection whose Connect could not list them; retried on Smartcar's passing failures."""
     try:
-        services.list_connection_vehicles(connection_id=connection_id)
+        connect.list_connection_vehicles(connection_id=connection_id)
     except (ReauthRequired, AppMisconfigured, TokenDecryptionError):
         return
     except SmartcarError as exc:
@@ -172,12 +172,12 @@ def list_connection_vehicles(self, connection_id: int) -> None:
 @shared_task
 def sync_vehicle(vehicle_id: int) -> None:
     """Fetch one vehicle's data; failures are stored on the vehicle for the person to read."""
-    services.sync_vehicle_data(vehicle_id=vehicle_id)
+    vehicle_data.sync_vehicle_data(vehicle_id=vehicle_id)
 
 
 @shared_task
 def sync_stale_vehicles() -> None:
     """The optional periodic fetch (VEHICLE_DATA_SYNC_MINUTES): one task per vehicle whose data is older."""
-    ids = services.stale_vehicle_ids()
+    ids = vehicle_data.stale_vehicle_ids()
     publish_each(sync_vehicle, ([vehicle_id] for vehicle_id in ids), expires=settings.VEHICLE_DATA_SYNC_MINUTES * 60)
     logger.info("vehicle data sweep queued %d vehicle(s)", len(ids))

@@ -9,10 +9,12 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from vehicles import services
 from vehicles.models import Vehicle, VehicleCommand
 from vehicles.presentation import can_charge, vehicle_facts
-from vehicles.services import SYNC_PENDING_FOR
+from vehicles.services.commands import send_command
+from vehicles.services.connect import ConnectFailed, finish_connect, start_connect
+from vehicles.services.disconnect import DisconnectFailed, disconnect_vehicle
+from vehicles.services.vehicle_data import SYNC_PENDING_FOR, SyncNotQueued, VehicleBusy, request_sync
 from vehicles.smartcar_client import SmartcarError
 
 
@@ -25,7 +27,7 @@ def owned_vehicle(request: HttpRequest, pk: int) -> Vehicle:
 @require_GET
 def connect(request: HttpRequest) -> HttpResponse:
     try:
-        url = services.start_connect(user=request.user, return_to=request.GET.get("next"))
+        url = start_connect(user=request.user, return_to=request.GET.get("next"))
     except SmartcarError as exc:
         messages.error(request, exc.user_message)
         return redirect("vehicles:list")
@@ -41,13 +43,13 @@ def exchange(request: HttpRequest) -> HttpResponse:
         response = redirect("accounts:login")
     else:
         try:
-            result = services.finish_connect(
+            result = finish_connect(
                 user=request.user,
                 state=request.GET.get("state"),
                 code=request.GET.get("code"),
                 error=request.GET.get("error"),
             )
-        except services.ConnectFailed as exc:
+        except ConnectFailed as exc:
             messages.error(request, str(exc))
             response = redirect("vehicles:list")
         else:
@@ -103,10 +105,10 @@ def vehicle_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def refresh(request: HttpRequest, pk: int) -> HttpResponse:
     vehicle = owned_vehicle(request, pk)
     try:
-        services.request_sync(vehicle=vehicle)
-    except services.VehicleBusy as exc:
+        request_sync(vehicle=vehicle)
+    except VehicleBusy as exc:
         messages.warning(request, str(exc))
-    except services.SyncNotQueued:
+    except SyncNotQueued:
         messages.error(request, "The fetch could not be queued right now. Please try again in a minute.")
     else:
         messages.info(request, "Asking the car for its latest data. This page updates when it arrives.")
@@ -121,7 +123,7 @@ def command(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         raise Http404("No such command.")
     label = VehicleCommand.Action(action).label
     if request.method == "POST":
-        record = services.send_command(vehicle=vehicle, user=request.user, action=action)
+        record = send_command(vehicle=vehicle, user=request.user, action=action)
         if record.outcome == VehicleCommand.Outcome.SUCCEEDED:
             messages.success(request, f"{label}: {record.message}")
         else:
@@ -136,8 +138,8 @@ def disconnect(request: HttpRequest, pk: int) -> HttpResponse:
     vehicle = owned_vehicle(request, pk)
     if request.method == "POST":
         try:
-            services.disconnect_vehicle(vehicle=vehicle)
-        except services.DisconnectFailed as exc:
+            disconnect_vehicle(vehicle=vehicle)
+        except DisconnectFailed as exc:
             messages.error(request, f"{vehicle} is still connected: {exc}")
             return redirect("vehicles:detail", pk=pk)
         messages.success(request, f"{vehicle} was disconnected and its data removed.")

@@ -11,8 +11,9 @@ from django.utils import timezone
 
 from tests.helpers import query_of
 from tests.vehicles.conftest import walk_to_callback
-from vehicles import services, tasks
+from vehicles import tasks
 from vehicles.models import SmartcarConnection, Vehicle
+from vehicles.services import tokens
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -36,7 +37,7 @@ def test_a_whole_journey_logs_no_token_code_or_client_secret(alice_client, alice
     secrets |= {connection.access_token, connection.refresh_token}
 
     SmartcarConnection.objects.filter(pk=connection.pk).update(access_expires_at=timezone.now() - timedelta(minutes=1))
-    services.refresh_if_due(connection_id=connection.pk)
+    tokens.refresh_if_due(connection_id=connection.pk)
     connection.refresh_from_db()
     secrets |= {connection.access_token, connection.refresh_token}
     vehicle = Vehicle.objects.filter(owner=alice).first()

@@ -12,8 +12,8 @@ from django.utils import timezone
 from smartcar_emulator.models import AuthorizationCode, EmulatedVehicle
 from tests.helpers import in_threads, query_of
 from tests.vehicles.conftest import messages_of, walk_to_callback
-from vehicles import services
 from vehicles.models import SmartcarConnection, Vehicle
+from vehicles.services import connect
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -154,7 +154,7 @@ def test_callback_without_a_valid_state_is_rejected_before_the_code_is_used(alic
 def test_expired_state_is_rejected(alice_client, smartcar):
     callback = start_and_walk(alice_client)
 
-    with time_machine.travel(timezone.now() + services.STATE_LIFETIME + timedelta(seconds=1)):
+    with time_machine.travel(timezone.now() + connect.STATE_LIFETIME + timedelta(seconds=1)):
         response = alice_client.get("/exchange", callback)
 
     assert any("has expired" in text for text in messages_of(response))
@@ -201,9 +201,9 @@ def test_two_racing_callbacks_with_one_state_connect_once(alice_client, alice, s
 
     def finish() -> None:
         try:
-            services.finish_connect(user=alice, state=callback["state"], code=callback["code"])
+            connect.finish_connect(user=alice, state=callback["state"], code=callback["code"])
             outcomes.append("connected")
-        except services.StateRejected:
+        except connect.StateRejected:
             outcomes.append("rejected")
 
     in_threads(finish, 2)

@@ -22,8 +22,9 @@ from smartcar.exception import SmartcarException
 from smartcar_emulator.models import RequestLog
 from tests.helpers import in_threads
 from tests.vehicles.token_proxy import LOSE_ANSWER, PASS, RATE_LIMITED, SERVER_ERROR, SLOW, TokenProxy
-from vehicles import services, tasks
+from vehicles import tasks
 from vehicles.models import SmartcarConnection
+from vehicles.services import tokens
 from vehicles.smartcar_client import AppMisconfigured, ReauthRequired, Transient
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -52,23 +53,23 @@ def works_at_smartcar(access_token: str) -> bool:
 def test_a_fresh_token_causes_no_token_endpoint_call(alice_connection):
     before = token_calls()
 
-    token = services.get_access_token(connection=alice_connection)
+    token = tokens.get_access_token(connection=alice_connection)
 
     assert token == alice_connection.access_token
     assert token_calls() == before
-    assert services.refresh_due_connection(connection_id=alice_connection.pk).token_version == 1
+    assert tokens.refresh_due_connection(connection_id=alice_connection.pk).token_version == 1
     assert token_calls() == before
 
 
 def test_concurrent_refreshers_make_one_call_and_all_get_the_new_token(alice_connection):
     due = make_due(alice_connection)
     before = token_calls()
-    tokens: list[str] = []
+    handed_out: list[str] = []
     errors: list[BaseException] = []
 
     def refresher() -> None:
         try:
-            tokens.append(services.get_access_token(connection=SmartcarConnection.objects.get(pk=due.pk)))
+            handed_out.append(tokens.get_access_token(connection=SmartcarConnection.objects.get(pk=due.pk)))
         except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
             errors.append(exc)
 
@@ -77,7 +78,7 @@ def test_concurrent_refreshers_make_one_call_and_all_get_the_new_token(alice_con
     assert errors == []
     assert token_calls() == before + 1
     stored = SmartcarConnection.objects.get(pk=due.pk)
-    assert set(tokens) == {stored.access_token}
+    assert set(handed_out) == {stored.access_token}
     assert stored.access_token != alice_connection.access_token
     assert stored.token_version == 2
     assert works_at_smartcar(stored.access_token)
@@ -142,12 +143,12 @@ def test_the_sweep_queues_due_active_connections_only(alice_connection, bob, con
     bobs = SmartcarConnection.objects.get(owner=bob)
     make_due(alice_connection)
 
-    assert services.due_connection_ids() == [alice_connection.pk]
+    assert tokens.due_connection_ids() == [alice_connection.pk]
     SmartcarConnection.objects.filter(pk=alice_connection.pk).update(status=SmartcarConnection.Status.NEEDS_REAUTH)
-    assert services.due_connection_ids() == []
+    assert tokens.due_connection_ids() == []
     aging = timezone.now() + timedelta(days=60 - 50) - timedelta(minutes=1)
     SmartcarConnection.objects.filter(pk=bobs.pk).update(refresh_expires_at=aging)
-    assert services.due_connection_ids() == [bobs.pk]
+    assert tokens.due_connection_ids() == [bobs.pk]
 
 
 def test_invalid_grant_needs_reconnecting_once_and_reconnecting_restores_the_connection(
@@ -157,11 +158,11 @@ def test_invalid_grant_needs_reconnecting_once_and_reconnecting_restores_the_con
     with time_machine.travel(timezone.now() + timedelta(days=61)):
         before = token_calls()
         with pytest.raises(ReauthRequired):
-            services.get_access_token(connection=alice_connection)
+            tokens.get_access_token(connection=alice_connection)
         with pytest.raises(ReauthRequired):
-            services.get_access_token(connection=SmartcarConnection.objects.get(pk=alice_connection.pk))
+            tokens.get_access_token(connection=SmartcarConnection.objects.get(pk=alice_connection.pk))
         tasks.refresh_connection.apply(args=[alice_connection.pk])
-        assert services.due_connection_ids() == []
+        assert tokens.due_connection_ids() == []
         assert token_calls() == before + 1
 
         stored = SmartcarConnection.objects.get(pk=alice_connection.pk)
@@ -186,7 +187,7 @@ def test_invalid_client_changes_no_connection(alice_connection, settings, caplog
     settings.SMARTCAR_CLIENT_SECRET = "a-rotated-secret"
 
     with caplog.at_level(logging.ERROR), pytest.raises(AppMisconfigured):
-        services.refresh_if_due(connection_id=due.pk)
+        tokens.refresh_if_due(connection_id=due.pk)
     tasks.refresh_connection.apply(args=[due.pk])
 
     stored = SmartcarConnection.objects.get(pk=due.pk)
@@ -207,7 +208,7 @@ def test_an_unknown_outcome_timeout_is_retried_at_once_with_the_same_refresh_tok
 
     with TokenProxy(settings.SMARTCAR_AUTH_ORIGIN, [LOSE_ANSWER, PASS]) as proxy:
         settings.SMARTCAR_AUTH_ORIGIN = proxy.url
-        token = services.get_access_token(connection=due)
+        token = tokens.get_access_token(connection=due)
 
     assert proxy.calls == [LOSE_ANSWER, PASS]
     # Both reached the emulator with the same refresh token; the second, inside the grace, got a new pair.
@@ -224,7 +225,7 @@ def test_after_a_lost_answer_the_refresh_keeps_trying_inside_the_grace(alice_con
 
     with TokenProxy(settings.SMARTCAR_AUTH_ORIGIN, [LOSE_ANSWER, SERVER_ERROR, LOSE_ANSWER, PASS]) as proxy:
         settings.SMARTCAR_AUTH_ORIGIN = proxy.url
-        services.refresh_due_connection(connection_id=due.pk)
+        tokens.refresh_due_connection(connection_id=due.pk)
 
     assert proxy.calls == [LOSE_ANSWER, SERVER_ERROR, LOSE_ANSWER, PASS]
     stored = SmartcarConnection.objects.get(pk=due.pk)
@@ -238,7 +239,7 @@ def test_a_server_error_is_retried_at_once_with_the_same_refresh_token(alice_con
 
     with TokenProxy(settings.SMARTCAR_AUTH_ORIGIN, [SERVER_ERROR, PASS]) as proxy:
         settings.SMARTCAR_AUTH_ORIGIN = proxy.url
-        services.refresh_due_connection(connection_id=due.pk)
+        tokens.refresh_due_connection(connection_id=due.pk)
 
     assert proxy.calls == [SERVER_ERROR, PASS]
     recovered = SmartcarConnection.objects.get(pk=due.pk)
@@ -257,7 +258,7 @@ def test_an_unreachable_token_endpoint_leaves_the_connection_active_for_a_later_
 
     settings.SMARTCAR_AUTH_ORIGIN = f"http://127.0.0.1:{unused_port}/oauth/token"
     with pytest.raises(Transient) as raised:
-        services.refresh_due_connection(connection_id=due.pk)
+        tokens.refresh_due_connection(connection_id=due.pk)
 
     # Nothing was sent, so nothing can have rotated: no quick retries, the task's backoff takes over.
     assert not raised.value.unknown_outcome
@@ -268,7 +269,7 @@ def test_an_unreachable_token_endpoint_leaves_the_connection_active_for_a_later_
     assert token_calls() == before
 
     settings.SMARTCAR_AUTH_ORIGIN = token_endpoint
-    services.refresh_due_connection(connection_id=due.pk)
+    tokens.refresh_due_connection(connection_id=due.pk)
     recovered = SmartcarConnection.objects.get(pk=due.pk)
     assert recovered.last_error == ""
     assert works_at_smartcar(recovered.access_token)
@@ -307,7 +308,7 @@ def test_backoff_grows_with_jitter_up_to_the_cap():
 def test_an_idle_connection_is_kept_alive_past_fifty_days(alice_connection):
     # Nobody uses the car for 55 days; the access token died long ago, the refresh token is 55 days old.
     with time_machine.travel(timezone.now() + timedelta(days=55)):
-        assert services.due_connection_ids() == [alice_connection.pk]
+        assert tokens.due_connection_ids() == [alice_connection.pk]
         tasks.refresh_due_connections.apply()
         tasks.refresh_connection.apply(args=[alice_connection.pk])
         stored = SmartcarConnection.objects.get(pk=alice_connection.pk)
@@ -323,7 +324,7 @@ def test_a_reconnect_racing_a_refresh_waits_for_it_and_wins(alice_client, alice_
 
     def refresh() -> None:
         try:
-            refreshed.append(services.get_access_token(connection=due))
+            refreshed.append(tokens.get_access_token(connection=due))
         finally:
             db.close()
 

@@ -16,8 +16,9 @@ from tests.helpers import take_queued_tasks
 from tests.vehicles.test_refresh import token_calls, works_at_smartcar
 from tests.vehicles.test_refresh_sweep import granted_connection
 from tests.vehicles.token_proxy import LOSE_ANSWER, PASS, RATE_LIMITED, TokenProxy
-from vehicles import services, tasks
+from vehicles import tasks
 from vehicles.models import SmartcarConnection
+from vehicles.services import tokens
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -146,14 +147,14 @@ def test_a_batch_past_its_time_budget_hands_the_rest_to_a_new_task(smartcar, mon
 def test_a_database_failure_requeues_the_connection_and_the_rest(smartcar, monkeypatch):
     connections = due_connections(3, smartcar)
     ids = [connection.pk for connection in connections]
-    real = services.refresh_due_connection
+    real = tokens.refresh_due_connection
 
     def failing_on_the_second(*, connection_id: int, if_version: int | None = None):
         if connection_id == ids[1]:
             raise DatabaseError("the server closed the connection unexpectedly")
         return real(connection_id=connection_id, if_version=if_version)
 
-    monkeypatch.setattr(services, "refresh_due_connection", failing_on_the_second)
+    monkeypatch.setattr(tokens, "refresh_due_connection", failing_on_the_second)
     tasks.refresh_connections.apply(args=[ids])
 
     assert refreshed(connections[0])

@@ -22,8 +22,9 @@ from django.utils import timezone
 from tests.helpers import take_queued_tasks
 from tests.vehicles.test_refresh import ROOT, make_due, token_calls, works_at_smartcar
 from tests.vehicles.token_proxy import AFTER_SEND_FAULTS, LOSE_ANSWER, PASS, SLOW_BEYOND, TokenProxy
-from vehicles import pending_saves, services, smartcar_client, tasks
+from vehicles import pending_saves, smartcar_client, tasks
 from vehicles.models import SmartcarConnection
+from vehicles.services import tokens
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,7 +49,7 @@ def test_a_fault_after_the_request_was_sent_is_retried_at_once_with_the_same_tok
 
     with TokenProxy(settings.SMARTCAR_AUTH_ORIGIN, [fault, PASS], hold_seconds=5) as proxy:
         settings.SMARTCAR_AUTH_ORIGIN = proxy.url
-        services.refresh_due_connection(connection_id=due.pk)
+        tokens.refresh_due_connection(connection_id=due.pk)
 
     assert proxy.calls == [fault, PASS]
     # Both reached the emulator with the same refresh token; the second, inside the grace, got the pair now stored.
@@ -61,12 +62,12 @@ def test_a_token_endpoint_slower_than_the_timeout_is_waited_for_on_the_last_try(
 ):
     due = make_due(alice_connection)
     settings.SMARTCAR_HTTP_TIMEOUT = 0.5
-    monkeypatch.setattr(services, "RECOVERY_WINDOW", timedelta(seconds=2))
+    monkeypatch.setattr(tokens, "RECOVERY_WINDOW", timedelta(seconds=2))
 
     # Every answer comes 0.8 s late: each try gives up at 0.5 s but the last one, which waits twice as long.
     with TokenProxy(settings.SMARTCAR_AUTH_ORIGIN, default=SLOW_BEYOND, slow_seconds=0.8) as proxy:
         settings.SMARTCAR_AUTH_ORIGIN = proxy.url
-        services.refresh_due_connection(connection_id=due.pk)
+        tokens.refresh_due_connection(connection_id=due.pk)
 
     assert len(proxy.calls) > 2
     assert_refreshed_once_and_alive(due)
@@ -79,8 +80,8 @@ def test_a_web_request_hands_an_unknown_outcome_to_a_worker_which_recovers_it(al
 
     with TokenProxy(settings.SMARTCAR_AUTH_ORIGIN, [LOSE_ANSWER], hold_seconds=5) as proxy:
         settings.SMARTCAR_AUTH_ORIGIN = proxy.url
-        with smartcar_client.time_budget(settings.SMARTCAR_WEB_TIME_BUDGET), pytest.raises(services.RecoveryHandedOff):
-            services.get_access_token(connection=due)
+        with smartcar_client.time_budget(settings.SMARTCAR_WEB_TIME_BUDGET), pytest.raises(tokens.RecoveryHandedOff):
+            tokens.get_access_token(connection=due)
 
         # The person is told to try again in a moment; the intent stays for the worker, never a dead "active" token.
         handed_off = stored(due)
@@ -166,13 +167,13 @@ def test_a_recovery_after_the_grace_marks_the_connection_for_reconnecting_never_
         assert control("POST", "clock", json={"advance_seconds": 61}).status_code == 200
         settings.SMARTCAR_AUTH_ORIGIN = proxy.url
         with time_machine.travel(timezone.now() + timedelta(seconds=4), tick=True):
-            assert services.orphaned_refresh_ids() == [due.pk]
+            assert tokens.orphaned_refresh_ids() == [due.pk]
             tasks.recover_refresh.apply(args=[due.pk])
 
     dead = stored(due)
     assert dead.status == SmartcarConnection.Status.NEEDS_REAUTH
     assert dead.refresh_started_at is None
-    assert services.orphaned_refresh_ids() == []
+    assert tokens.orphaned_refresh_ids() == []
 
 
 @pytest.fixture
@@ -213,7 +214,7 @@ def test_new_tokens_the_database_could_not_take_are_kept_and_saved_once_it_is_ba
 
     def refresh() -> None:
         try:
-            services.refresh_due_connection(connection_id=due.pk)
+            tokens.refresh_due_connection(connection_id=due.pk)
         except BaseException as exc:  # noqa: BLE001 - the test reads what the refresher saw
             outcome.append(exc)
         finally:
@@ -228,7 +229,7 @@ def test_new_tokens_the_database_could_not_take_are_kept_and_saved_once_it_is_ba
         refresher.start()
         refresher.join(timeout=30)
 
-    assert [type(exc) for exc in outcome] == [services.TokensSavedLater]
+    assert [type(exc) for exc in outcome] == [tokens.TokensSavedLater]
     assert pending_saves.pending_count() == 1
     # The old refresh token's grace ends during the outage; the new pair lives only in the refresher's memory.
     time.sleep(2)

@@ -15,8 +15,8 @@ from smartcar_emulator import clock, fleet
 from smartcar_emulator import services as emulator
 from tests.factories import UserFactory
 from tests.vehicles.token_proxy import LOSE_ANSWER, SERVER_ERROR, TokenProxy
-from vehicles import services
 from vehicles.models import SmartcarConnection
+from vehicles.services import tokens
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -59,7 +59,7 @@ def test_a_sweep_with_a_third_of_token_calls_failing_leaves_every_connection_act
     ) as proxy:
         settings.SMARTCAR_AUTH_ORIGIN = proxy.url
         # Each pass is what one beat sweep does synchronously; failed ones stay due for the next pass.
-        while services.due_connection_ids() and passes < 10:
+        while tokens.due_connection_ids() and passes < 10:
             passes += 1
             # The command exits with an error while some refreshes failed; the next pass takes those again.
             with contextlib.suppress(CommandError):
@@ -67,7 +67,7 @@ def test_a_sweep_with_a_third_of_token_calls_failing_leaves_every_connection_act
 
     failed_calls = sum(call != "pass" for call in proxy.calls)
     assert failed_calls / len(proxy.calls) == pytest.approx(FAILURE_RATE, abs=0.05)
-    assert services.due_connection_ids() == []
+    assert tokens.due_connection_ids() == []
     statuses = SmartcarConnection.objects.values_list("status", flat=True)
     assert list(statuses.distinct()) == [SmartcarConnection.Status.ACTIVE]
     assert SmartcarConnection.objects.filter(access_expires_at__gt=timezone.now() + timedelta(hours=1)).count() == (

@@ -14,8 +14,9 @@ from kombu.exceptions import OperationalError
 
 from config.celery import app as celery_app
 from tests.vehicles.test_refresh import make_due, works_at_smartcar
-from vehicles import services, tasks
+from vehicles import tasks
 from vehicles.models import SmartcarConnection
+from vehicles.services import tokens
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -56,7 +57,7 @@ def test_with_redis_down_pages_sign_in_and_the_request_path_refresh_still_work(
     signed_in = client.post(reverse("accounts:login"), {"username": alice.email, "password": password})
     assert signed_in.status_code == 302
     assert client.get(reverse("vehicles:list")).status_code == 200
-    assert works_at_smartcar(services.get_access_token(connection=due))
+    assert works_at_smartcar(tokens.get_access_token(connection=due))
     health = client.get(reverse("healthz"))
     assert health.status_code == 503
     assert health.json()["checks"]["broker"]["ok"] is False

@@ -13,8 +13,9 @@ from django.utils import timezone
 from smartcar_emulator.models import EmulatedVehicle, RequestLog
 from tests.helpers import ALL_SCOPES
 from tests.vehicles.conftest import said
-from vehicles import services, tasks
+from vehicles import tasks
 from vehicles.models import SmartcarConnection, Vehicle, VehicleCommand
+from vehicles.services import vehicle_data
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -287,7 +288,7 @@ def test_the_periodic_fetch_picks_only_stale_vehicles(connected_with, settings):
     Vehicle.objects.filter(pk=fresh.pk).update(data_fetched_at=timezone.now() - timedelta(minutes=5))
     Vehicle.objects.filter(pk=stale.pk).update(data_fetched_at=timezone.now() - timedelta(minutes=45))
 
-    due = services.stale_vehicle_ids()
+    due = vehicle_data.stale_vehicle_ids()
 
     assert stale.pk in due
     assert fresh.pk not in due

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from vehicles import services
 from vehicles.fields import TokenDecryptionError
 from vehicles.models import SmartcarConnection
+from vehicles.services import tokens
 from vehicles.smartcar_client import SmartcarError
 
 
@@ -22,13 +22,13 @@ class Command(BaseCommand):
     def handle(self, *args, connection: int | None, all_due: bool, force: bool, **options) -> None:
         if force and connection is None:
             raise CommandError("--force goes with --connection.")
-        ids = [connection] if connection is not None else services.due_connection_ids()
+        ids = [connection] if connection is not None else tokens.due_connection_ids()
         counts = {"refreshed": 0, "not due": 0, "failed": 0}
         if connection is not None and not SmartcarConnection.objects.filter(pk=connection).exists():
             raise CommandError(f"No connection with id {connection}.")
         for connection_id in ids:
             try:
-                refreshed = services.refresh_if_due(connection_id=connection_id, force=force)
+                refreshed = tokens.refresh_if_due(connection_id=connection_id, force=force)
             except (SmartcarError, TokenDecryptionError) as exc:
                 counts["failed"] += 1
                 self.stderr.write(f"connection {connection_id}: {type(exc).__name__}: {exc}")

@@ -1,0 +1,58 @@
+"""Disconnect: revoke this application's access at Smartcar, then forget the vehicle (and its tokens with the last
+one)."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.db import transaction
+from django.views.decorators.debug import sensitive_variables
+
+from accounts.models import User
+from vehicles import smartcar_client
+from vehicles.models import SmartcarConnection, Vehicle
+from vehicles.services.tokens import get_access_token
+from vehicles.smartcar_client import AccessTokenRejected, ReauthRequired, SmartcarError
+
+logger = logging.getLogger(__name__)
+
+
+class DisconnectFailed(Exception):
+    """Smartcar could not revoke access; nothing was removed here."""
+
+
+@sensitive_variables()
+def disconnect_vehicle(*, vehicle: Vehicle) -> None:
+    """Revoke this application's access to the vehicle at Smartcar, then forget it (and its tokens if it was the
+    connection's last vehicle). If Smartcar cannot be reached, nothing changes here."""
+    connection = vehicle.connection
+    try:
+        with smartcar_client.time_budget(settings.SMARTCAR_WEB_TIME_BUDGET):
+            access_token = get_access_token(connection=connection)
+            smartcar_client.disconnect_vehicle(access_token=access_token, vehicle_id=vehicle.smartcar_vehicle_id)
+    except (ReauthRequired, AccessTokenRejected):
+        # Smartcar no longer honours this grant: there is nothing left to revoke.
+        logger.info("disconnect: grant already dead connection_id=%s vehicle_id=%s", connection.pk, vehicle.pk)
+    except SmartcarError as exc:
+        raise DisconnectFailed(exc.user_message) from exc
+    with transaction.atomic():
+        vehicle.delete()
+        if not connection.vehicles.exists():
+            connection.delete()
+    logger.info("disconnected vehicle owner_id=%s connection_id=%s", vehicle.owner_id, connection.pk)
+
+
+def disconnect_connection(*, connection: SmartcarConnection) -> None:
+    """Disconnect every vehicle of one connection, then forget its tokens; stops at the first vehicle Smartcar could
+    not revoke (the vehicles already revoked stay removed)."""
+    for vehicle in connection.vehicles.select_related("connection"):
+        disconnect_vehicle(vehicle=vehicle)
+    # A connection whose vehicles were all removed holds tokens for nothing.
+    SmartcarConnection.objects.filter(pk=connection.pk).delete()
+
+
+def disconnect_everything(*, user: User) -> None:
+    """Disconnect every connection of the user; stops at the first vehicle Smartcar could not revoke."""
+    for connection in SmartcarConnection.objects.filter(owner=user):
+        disconnect_connection(connection=connection)

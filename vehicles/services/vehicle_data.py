@@ -1,0 +1,118 @@
+"""Vehicle data: fetching a car's signals on request or on a schedule, honouring Smartcar's per-vehicle waits."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
+from kombu.exceptions import OperationalError as KombuOperationalError
+
+from vehicles import smartcar_client
+from vehicles.models import SmartcarConnection, Vehicle
+from vehicles.services.tokens import with_access_token
+from vehicles.smartcar_client import ReauthRequired, SmartcarError
+
+logger = logging.getLogger(__name__)
+
+# When Smartcar rate-limits a vehicle without saying for how long.
+DEFAULT_RETRY_AFTER = timedelta(seconds=60)
+# A queued fetch that has not landed after this long is no longer shown as in progress.
+SYNC_PENDING_FOR = timedelta(minutes=2)
+
+
+class VehicleBusy(Exception):
+    """Smartcar asked us to leave this vehicle alone until `until`; nothing was sent."""
+
+    def __init__(self, until: datetime) -> None:
+        super().__init__(f"Smartcar asked us to wait until {until:%H:%M:%S} UTC before asking this car again.")
+        self.until = until
+
+
+class SyncNotQueued(Exception):
+    """The fetch could not be queued (the task broker is down); nothing changed."""
+
+
+def check_retry_window(vehicle: Vehicle) -> None:
+    # Read from the database, not the instance: another process may have been told to wait a moment ago.
+    until = Vehicle.objects.filter(pk=vehicle.pk).values_list("retry_not_before", flat=True).first()
+    if until is not None and until > timezone.now():
+        raise VehicleBusy(until)
+
+
+def note_rate_limit(vehicle: Vehicle, error: SmartcarError) -> None:
+    if isinstance(error, smartcar_client.Transient) and (error.status == 429 or error.error_type == "RATE_LIMIT"):
+        wait = timedelta(seconds=error.retry_after) if error.retry_after is not None else DEFAULT_RETRY_AFTER
+        vehicle.retry_not_before = timezone.now() + wait
+        Vehicle.objects.filter(pk=vehicle.pk).update(retry_not_before=vehicle.retry_not_before)
+
+
+def request_sync(*, vehicle: Vehicle) -> None:
+    """Queue a fetch of the vehicle's data; the page shows the old data until it lands."""
+    from vehicles.tasks import sync_vehicle  # the tasks call these services: imported where the task is sent
+
+    check_retry_window(vehicle)
+    vehicle.sync_requested_at = timezone.now()
+    Vehicle.objects.filter(pk=vehicle.pk).update(sync_requested_at=vehicle.sync_requested_at)
+    try:
+        sync_vehicle.delay_on_commit(vehicle.pk)
+    except KombuOperationalError as exc:
+        Vehicle.objects.filter(pk=vehicle.pk).update(sync_requested_at=None)
+        logger.warning("could not queue a vehicle fetch vehicle_id=%s: %s", vehicle.pk, type(exc).__name__)
+        raise SyncNotQueued from exc
+
+
+@sensitive_variables()
+def sync_vehicle_data(*, vehicle_id: int) -> Vehicle | None:
+    """Fetch every signal of the vehicle in one call and store them as its latest snapshot. Failures are stored
+    as a message for the person; nothing is raised except for a vehicle that no longer exists."""
+    vehicle = Vehicle.objects.select_related("connection").filter(pk=vehicle_id).first()
+    if vehicle is None:
+        return None
+    message = ""
+    try:
+        check_retry_window(vehicle)
+        signals = with_access_token(
+            vehicle.connection,
+            lambda token: smartcar_client.get_signals(access_token=token, vehicle_id=vehicle.smartcar_vehicle_id),
+        )
+    except VehicleBusy as exc:
+        message = str(exc)
+    except ReauthRequired:
+        message = "Smartcar no longer accepts this connection. Reconnect your car to see its data."
+    except SmartcarError as exc:
+        note_rate_limit(vehicle, exc)
+        message = exc.user_message
+        if vehicle.retry_not_before and vehicle.retry_not_before > timezone.now():
+            message = f"{message} {VehicleBusy(vehicle.retry_not_before)}"
+    else:
+        vehicle.data = {"signals": {signal.code: _stored(signal) for signal in signals}}
+        vehicle.data_fetched_at = timezone.now()
+    vehicle.sync_error = message[:300]
+    vehicle.sync_requested_at = None
+    vehicle.save(update_fields=["data", "data_fetched_at", "sync_error", "sync_requested_at", "updated_at"])
+    logger.info("vehicle fetch vehicle_id=%s outcome=%s", vehicle_id, "failed" if message else "ok")
+    return vehicle
+
+
+def _stored(signal: smartcar_client.Signal) -> dict:
+    return {
+        "status": signal.status,
+        "body": signal.body,
+        "retrieved_at": signal.retrieved_at.isoformat() if signal.retrieved_at else None,
+        "oem_updated_at": signal.oem_updated_at.isoformat() if signal.oem_updated_at else None,
+    }
+
+
+def stale_vehicle_ids() -> list[int]:
+    """Vehicles on ACTIVE connections whose data is older than the optional periodic sync interval."""
+    cutoff = timezone.now() - timedelta(minutes=settings.VEHICLE_DATA_SYNC_MINUTES)
+    return list(
+        Vehicle.objects.filter(connection__status=SmartcarConnection.Status.ACTIVE)
+        .filter(Q(data_fetched_at__isnull=True) | Q(data_fetched_at__lt=cutoff))
+        .exclude(retry_not_before__gt=timezone.now())
+        .values_list("pk", flat=True)
+    )
