@@ -298,6 +298,20 @@ class Outcome:
     lost: int
     dead_active: int
     seconds: float
+    # From the worker's log: new pairs kept in memory until the database took them, orphaned refreshes finished by
+    # another process, and refreshes that succeeded only after retrying an unknown outcome.
+    kept: int = 0
+    adopted: int = 0
+
+
+def worker_log_size(stack: Stack) -> int:
+    return (stack.workdir / "worker.log").stat().st_size
+
+
+def worker_log_since(stack: Stack, offset: int) -> str:
+    with (stack.workdir / "worker.log").open("rb") as log_file:
+        log_file.seek(offset)
+        return log_file.read().decode(errors="replace")
 
 
 def settled(before: dict[int, int]) -> bool:
@@ -350,6 +364,7 @@ def run_scenario(
     before = dict(active.values_list("pk", "token_version"))
     proxy.calls.clear()
     configure()
+    log_offset = worker_log_size(stack)
     started = time.monotonic()
     current_app.send_task("vehicles.tasks.refresh_due_connections")
     process_faults = during() if during else 0
@@ -366,8 +381,14 @@ def run_scenario(
     injected = sum(1 for call in proxy.calls if call != PASS)
     proxy.failures, proxy.failure_rate, proxy.default = [], 0.0, PASS
     lost, dead_active = check_tokens(stack, list(before))
-    outcome = Outcome(name, len(before), injected + process_faults, lost, dead_active, seconds)
-    log(f"{name}: {outcome.connections} connections, {outcome.faults} faults, {lost} lost ({seconds:.0f} s)")
+    worker_log = worker_log_since(stack, log_offset)
+    kept = worker_log.count("keeping the new tokens in memory")
+    adopted = worker_log.count("recovered=True")
+    outcome = Outcome(name, len(before), injected + process_faults, lost, dead_active, seconds, kept, adopted)
+    log(
+        f"{name}: {outcome.connections} connections, {outcome.faults} faults, {lost} lost, {kept} kept in memory, "
+        f"{adopted} finished by another process ({seconds:.0f} s)"
+    )
     return outcome
 
 
@@ -512,10 +533,14 @@ def main() -> int:
 
 def print_table(outcomes: list[Outcome]) -> None:
     print()  # noqa: T201
-    print("| fault | connections | faults | lost | active with a dead token | seconds |")  # noqa: T201
-    print("|---|---|---|---|---|---|")  # noqa: T201
+    header = (
+        "| fault | connections | faults | lost | active with a dead token | kept in memory | finished by another | s |"
+    )
+    print(header)  # noqa: T201
+    print("|---|---|---|---|---|---|---|---|")  # noqa: T201
     for o in outcomes:
-        print(f"| {o.name} | {o.connections} | {o.faults} | {o.lost} | {o.dead_active} | {o.seconds:.0f} |")  # noqa: T201
+        row = f"| {o.name} | {o.connections} | {o.faults} | {o.lost} | {o.dead_active} | {o.kept} | {o.adopted} |"
+        print(f"{row} {o.seconds:.0f} |")  # noqa: T201
 
 
 if __name__ == "__main__":
