@@ -1,15 +1,16 @@
-# syntax=docker/dockerfile:1
 # One image for every process: web (the default command), worker, beat and migrate (commands in docker-compose.yml).
-# Python 3.11, as the test suite runs on.
-ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+# Python at the patch version the lock was compiled and tested on, so that every build runs the same interpreter.
+ARG PYTHON_IMAGE=python:3.11.7-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
-RUN python -m venv /opt/venv
+# No pip or setuptools in the virtualenv that runs: the base image's pip installs into it from outside.
+RUN python -m venv --without-pip /opt/venv
 COPY requirements/production.txt /tmp/requirements.txt
-# Only the pinned production requirements; every one of them ships a wheel, so no compiler is needed.
-RUN /opt/venv/bin/pip install --no-deps -r /tmp/requirements.txt
+# Only the pinned production requirements, each file checked against the lock's hashes; every one ships a wheel, so no
+# compiler is needed.
+RUN python -m pip --python /opt/venv/bin/python install --no-deps --require-hashes -r /tmp/requirements.txt
 
 FROM ${PYTHON_IMAGE} AS runtime
 ENV PATH=/opt/venv/bin:$PATH \

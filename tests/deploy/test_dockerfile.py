@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
-import sys
+import platform
 
 from tests.deploy.conftest import ROOT, dockerfile_instructions, final_stage, image_command, image_healthcheck
 
 
-def test_every_stage_uses_the_python_minor_version_the_suite_runs_on():
+def test_every_stage_uses_the_python_patch_version_the_suite_runs_on():
     [base] = [i.arguments for i in dockerfile_instructions() if i.keyword == "ARG" and i.arguments.startswith("PYTHON")]
     stages = [i.arguments for i in dockerfile_instructions() if i.keyword == "FROM"]
 
-    assert base == f"PYTHON_IMAGE=python:{sys.version_info.major}.{sys.version_info.minor}-slim-bookworm"
+    assert base == f"PYTHON_IMAGE=python:{platform.python_version()}-slim-bookworm"
     assert stages == ["${PYTHON_IMAGE} AS build", "${PYTHON_IMAGE} AS runtime"]
 
 
-def test_only_the_pinned_production_requirements_are_installed():
+def test_no_syntax_directive_sends_the_build_to_a_registry():
+    assert not (ROOT / "Dockerfile").read_text().startswith("# syntax=")
+
+
+def test_only_the_pinned_production_requirements_are_installed_by_hash_into_a_virtualenv_without_pip():
     copies = [i.arguments for i in dockerfile_instructions() if i.keyword == "COPY" and "requirements" in i.arguments]
-    installs = [i.arguments for i in dockerfile_instructions() if i.keyword == "RUN" and "pip install" in i.arguments]
+    runs = [i.arguments for i in dockerfile_instructions() if i.keyword == "RUN" and "/opt/venv" in i.arguments]
 
     assert copies == ["requirements/production.txt /tmp/requirements.txt"]
-    assert installs == ["/opt/venv/bin/pip install --no-deps -r /tmp/requirements.txt"]
+    assert runs == [
+        "python -m venv --without-pip /opt/venv",
+        "python -m pip --python /opt/venv/bin/python install --no-deps --require-hashes -r /tmp/requirements.txt",
+    ]
+    assert "--hash=sha256:" in (ROOT / "requirements" / "production.txt").read_text()
 
 
 def test_the_runtime_runs_as_an_unprivileged_user():
@@ -41,4 +49,4 @@ def test_web_is_gunicorn_with_the_image_health_check_on_healthz():
 def test_secrets_and_local_state_stay_out_of_the_build_context():
     ignored = set((ROOT / ".dockerignore").read_text().splitlines())
 
-    assert {".env", ".env.*", ".git", ".venv", ".run", "*.sqlite3", "staticfiles", "tests"} <= ignored
+    assert {".env", ".env.*", ".git", ".venv", ".run", "*.sqlite3", "staticfiles", "tests", "bench"} <= ignored
