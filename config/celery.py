@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun, worker_ready, worker_shutting_down
+
+from config.logging import log_shutdown, quiet_shutdown_notice
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
@@ -13,6 +15,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 app = Celery("config", task_cls="celery.contrib.django.task:DjangoTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Every line a worker writes is JSON: its shutdown notice too (config/logging.py).
+worker_ready.connect(quiet_shutdown_notice)
+worker_shutting_down.connect(log_shutdown)
 
 
 @task_prerun.connect

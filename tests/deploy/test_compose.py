@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import runpy
 
 from tests.config.test_env_example import variables_read_by_settings
 from tests.deploy.conftest import (
@@ -95,15 +96,69 @@ def test_restart_policies(production_env_file):
 def test_commands(production_env_file):
     services = resolved_config(production_env_file)["services"]
 
-    assert services["migrate"]["command"] == ["python", "manage.py", "migrate", "--noinput"]
+    # Quiet: no report or banner in plain text among the JSON log lines (tests/compose checks every line).
+    assert services["migrate"]["command"] == ["python", "manage.py", "migrate", "--noinput", "--verbosity", "0"]
     # web runs the image's command, gunicorn (tests/deploy/test_dockerfile.py).
     assert services["web"].get("command") is None
-    assert services["worker"]["command"][:4] == ["celery", "-A", "config", "worker"]
-    assert services["beat"]["command"][:4] == ["celery", "-A", "config", "beat"]
+    assert services["worker"]["command"][:5] == ["celery", "--quiet", "-A", "config", "worker"]
+    assert services["beat"]["command"][:5] == ["celery", "--quiet", "-A", "config", "beat"]
+
+
+def test_health_checks(production_env_file):
+    services = resolved_config(production_env_file)["services"]
+
     # Only web answers HTTP: the image's /healthz check must not mark the others unhealthy.
-    assert services["beat"]["healthcheck"] == {"disable": True}
+    assert "healthcheck" not in services["web"]
     assert services["migrate"]["healthcheck"] == {"disable": True}
     assert "inspect ping" in " ".join(services["worker"]["healthcheck"]["test"])
+    # beat's heartbeat age, so that `up --wait` means every long-running service is healthy; the first heartbeat
+    # comes a minute after start.
+    assert services["beat"]["healthcheck"]["test"] == ["CMD", "python", "deploy/healthcheck.py", "beat"]
+    assert services["beat"]["healthcheck"]["start_period"] == "2m0s"
+
+
+def test_web_and_the_emulator_get_longer_to_stop_than_gunicorn_gives_a_request(production_env_file):
+    services = resolved_config(production_env_file, "--profile", "demo")["services"]
+    graceful_timeout = runpy.run_path(str(ROOT / "deploy" / "gunicorn.conf.py"))["graceful_timeout"]
+
+    for name in ("web", "emulator"):
+        assert seconds(services[name]["stop_grace_period"]) > graceful_timeout, name
+    # A worker's warm shutdown waits for its tasks, which may run CELERY_TASK_TIME_LIMIT (90 s).
+    assert seconds(services["worker"]["stop_grace_period"]) >= 90
+
+
+def seconds(duration: str) -> int:
+    minutes, _, rest = duration.rpartition("m")
+    return int(minutes or 0) * 60 + int(rest.rstrip("s") or 0)
+
+
+def test_app_containers_are_read_only_without_capabilities(production_env_file):
+    services = resolved_config(production_env_file, "--profile", "demo")["services"]
+
+    for name in (*APP_SERVICES, "emulator"):
+        assert services[name]["read_only"] is True, name
+        assert services[name]["tmpfs"] == ["/tmp"], name  # noqa: S108 - a tmpfs of its own in each container
+        assert services[name]["cap_drop"] == ["ALL"], name
+
+
+def test_every_container_rotates_its_logs_and_gains_no_privileges(production_env_file):
+    services = resolved_config(production_env_file, "--profile", "demo")["services"]
+
+    for name, service in services.items():
+        assert service["logging"] == {"driver": "json-file", "options": {"max-size": "10m", "max-file": "5"}}, name
+        assert service["security_opt"] == ["no-new-privileges:true"], name
+
+
+def test_settings_reach_the_processes_as_written(tmp_path):
+    # Compose would expand `$cd` and `${x}` to nothing, and strip the quotes.
+    written = {"DJANGO_SECRET_KEY": "ab$cd${x}-'quoted'", "EMAIL_URL": 'smtp://mailer:pa"$$word@smtp.example.com'}
+    app_env = write_env_file(tmp_path / "app.env", written)
+    compose_env = write_env_file(tmp_path / "compose.env", {"POSTGRES_PASSWORD": "secret", "GARAGE_ENV_FILE": app_env})
+
+    environment = resolved_config(compose_env)["services"]["web"]["environment"]
+
+    # `config` prints a file Compose reads back, so each literal `$` comes out as `$$`.
+    assert {name: environment[name].replace("$$", "$") for name in written} == written
 
 
 def test_beat_cannot_be_scaled(production_env_file, tmp_path):
@@ -141,6 +196,7 @@ def test_demo_env_file_is_a_complete_demo_project():
         assert environment["SMARTCAR_CONNECT_ORIGIN"].startswith("http://localhost:8001/emulator/"), name
     assert services["web"]["ports"][0]["published"] == "8000"
     assert services["emulator"]["ports"][0]["published"] == "8001"
+    assert services["emulator"]["ports"][0]["host_ip"] == "127.0.0.1"
     assert "SMARTCAR_EMULATOR" not in services["web"]["environment"]
 
 
@@ -156,6 +212,7 @@ NOT_SETTINGS = {
     "COMPOSE_PROFILES",
     "GARAGE_ENV_FILE",
     "GARAGE_WEB_PORT",
+    "GARAGE_EMULATOR_PORT",
     "POSTGRES_PASSWORD",
     "WEB_CONCURRENCY",
 }
@@ -174,3 +231,15 @@ def test_production_template_lists_every_required_variable():
     required = set(PRODUCTION_ENV) - {"DJANGO_SETTINGS_MODULE", "DJANGO_ENV_FILE"}
 
     assert required - set(env_file_values(PRODUCTION_TEMPLATE)) == set()
+
+
+def test_the_demo_ports_move_with_compose_variables(tmp_path):
+    env_file = write_env_file(
+        tmp_path / "demo.env",
+        {**env_file_values(DEMO_ENV), "GARAGE_WEB_PORT": "127.0.0.1:18000", "GARAGE_EMULATOR_PORT": "127.0.0.1:18001"},
+    )
+
+    services = resolved_config(env_file)["services"]
+
+    assert [(p["host_ip"], p["published"]) for p in services["web"]["ports"]] == [("127.0.0.1", "18000")]
+    assert [(p["host_ip"], p["published"]) for p in services["emulator"]["ports"]] == [("127.0.0.1", "18001")]

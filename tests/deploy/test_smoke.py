@@ -19,10 +19,9 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import datetime
-from html.parser import HTMLParser
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -40,6 +39,7 @@ from tests.deploy.conftest import (
     image_environment,
     image_healthcheck,
     resolved_config,
+    submit,
     write_env_file,
 )
 
@@ -107,36 +107,6 @@ def get(port: int, path: str, headers: dict[str, str] | None = None) -> http.cli
     response = connection.getresponse()
     response.body = response.read()
     connection.close()
-    return response
-
-
-class Forms(HTMLParser):
-    """The forms of a page as a browser would submit them: action, hidden and checked fields, submit buttons."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.forms: list[dict] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        attributes = {name: value or "" for name, value in attrs}
-        if tag == "form":
-            self.forms.append({"action": attributes.get("action", ""), "fields": [], "buttons": []})
-        elif tag == "input" and self.forms and "disabled" not in attributes:
-            kind = attributes.get("type", "text")
-            if kind == "hidden" or (kind in {"checkbox", "radio"} and "checked" in attributes):
-                self.forms[-1]["fields"].append((attributes["name"], attributes.get("value", "")))
-        elif tag == "button" and self.forms and attributes.get("name"):
-            self.forms[-1]["buttons"].append((attributes["name"], attributes.get("value", "")))
-
-
-def submit(session: requests.Session, page: requests.Response, fields: dict, button: int = 0) -> requests.Response:
-    """Posts the page's first form with its hidden and checked fields, `fields`, and its `button`-th named button."""
-    parser = Forms()
-    parser.feed(page.text)
-    form = parser.forms[0]
-    data = [*form["fields"], *fields.items(), *form["buttons"][button : button + 1]]
-    response = session.post(urljoin(page.url, form["action"] or page.url), data=data, timeout=30)
-    assert response.status_code == 200, response.text
     return response
 
 
@@ -407,6 +377,26 @@ def test_beat_command_sends_the_heartbeat_that_healthz_beat_reports(web, worker,
     response = get(port, "/healthz/beat")
     assert response.status == 200
     assert json.loads(response.body)["checks"]["beat"]["ok"] is True
+
+
+@pytest.mark.parametrize(
+    ("heartbeat_age", "healthy", "said"),
+    [(None, False, "NoHeartbeat"), (timedelta(seconds=20), True, "ok"), (timedelta(minutes=10), False, "Stale")],
+)
+def test_beat_compose_health_check_is_its_heartbeat_age(services, smoke_broker, heartbeat_age, healthy, said):
+    [kind, *command] = services["beat"]["healthcheck"]["test"]
+    assert kind == "CMD"
+    with redis.Redis.from_url(smoke_broker) as client:
+        client.delete(HEARTBEAT_KEY)
+        if heartbeat_age is not None:
+            client.set(HEARTBEAT_KEY, (datetime.now(UTC) - heartbeat_age).isoformat())
+
+    result = subprocess.run(  # noqa: S603 - the compose file's own health check
+        command, cwd=ROOT, env=process_env(services["beat"]), capture_output=True, text=True, timeout=60, check=False
+    )
+
+    assert (result.returncode == 0) is healthy, result.stdout + result.stderr
+    assert result.stdout.splitlines()[-1].startswith(said), result.stdout
 
 
 def test_demo_emulator_command_migrates_its_tables_and_serves_connect(services, migrated, static_root, workdir):
