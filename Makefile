@@ -10,7 +10,7 @@ INSTALLED := $(VENV)/.installed
 RUN_INSTALLED := $(VENV)/.installed-run
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format requirements clean
+.PHONY: help install run test compose-test lint format requirements clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -41,6 +41,12 @@ run: $(RUN_INSTALLED)  ## Start web, worker and beat on embedded defaults at htt
 
 test: $(INSTALLED)  ## Run the suite on real PostgreSQL and Redis (throwaway ones unless DATABASE_URL / CELERY_BROKER_URL are set)
 	scripts/with-test-services $(BIN)/pytest $(PYTEST_ARGS)
+
+# The real stack on a Docker daemon: tests/compose/stack_test.py builds the image, brings the demo up under a project of
+# its own on free ports, checks it over HTTP and removes it (docs/operations.md, "Proving the stack").
+compose-test: $(INSTALLED)  ## Build the image and prove the production stack on a running Docker daemon (a few minutes)
+	@docker info >/dev/null 2>&1 || { echo "compose-test needs a running Docker daemon with the Compose v2 plugin (docker info failed); here, ../shared/tools/docker-stack up starts one"; exit 1; }
+	DOCKER_BUILDKIT=0 $(BIN)/pytest -c tests/compose/pytest.ini --rootdir . tests/compose/stack_test.py $(PYTEST_ARGS)
 
 .PHONY: bench
 bench: $(INSTALLED)  ## Benchmarks on throwaway PostgreSQL and Redis (under 10 minutes); writes docs/benchmarks.md
