@@ -71,3 +71,7 @@ requirements: $(INSTALLED)  ## Re-pin requirements/*.txt from requirements/*.in
 
 clean:  ## Remove the virtualenv, the SQLite database and the quick start's runtime files
 	rm -rf $(VENV) .run db.sqlite3 db.sqlite3-* emulator.sqlite3 emulator.sqlite3-* staticfiles
+
+.PHONY: faults
+faults: $(INSTALLED)  ## The fault suite: refreshes under injected faults on PostgreSQL, Redis, a worker and beat of its own; 0 lost
+	$(BIN)/python -m tests.faults.run
