@@ -118,6 +118,8 @@ class Vehicle(models.Model):
     make = models.CharField(max_length=100)
     model = models.CharField(max_length=100)
     year = models.PositiveSmallIntegerField()
+    # The VIN, from its signal at each fetch that reports one (blank before, or without read_vin): a column for search.
+    vin = models.CharField("VIN", max_length=17, blank=True, db_index=True)
     # The latest signals as the vehicle API returned them (metric), and when they were fetched.
     data = models.JSONField(default=dict, blank=True)
     data_fetched_at = models.DateTimeField(null=True, blank=True)
