@@ -6,6 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -228,11 +229,33 @@ SMARTCAR_CLIENT_ID = env.str("SMARTCAR_CLIENT_ID", default="")
 SMARTCAR_CLIENT_SECRET = env.str("SMARTCAR_CLIENT_SECRET", default="")
 SMARTCAR_REDIRECT_URI = env.str("SMARTCAR_REDIRECT_URI", default="http://localhost:8000/exchange")
 SMARTCAR_MODE = env.str("SMARTCAR_MODE", default="test")
+# Production refuses a mode other than live unless this is set, as the docker demo does: a deploy that forgot
+# SMARTCAR_MODE=live would send real people to test-mode Connect.
+SMARTCAR_TEST_MODE_ALLOWED_IN_PRODUCTION = env.bool("SMARTCAR_TEST_MODE_ALLOWED_IN_PRODUCTION", default=False)
 SMARTCAR_SCOPES = env.list("SMARTCAR_SCOPES", default=["read_vehicle_info"])
 SMARTCAR_CONNECT_ORIGIN = env.str("SMARTCAR_CONNECT_ORIGIN", default="https://connect.smartcar.com")
 SMARTCAR_AUTH_ORIGIN = env.str("SMARTCAR_AUTH_ORIGIN", default="https://auth.smartcar.com/oauth/token")
 SMARTCAR_API_ORIGIN = env.str("SMARTCAR_API_ORIGIN", default="https://api.smartcar.com")
 SMARTCAR_VEHICLE_API_V3_ORIGIN = env.str("SMARTCAR_VEHICLE_API_V3_ORIGIN", default="https://vehicle.api.smartcar.com")
+# How the application authenticates to Smartcar (docs/operations.md, "Which auth mode is my application?"):
+# `vehicle-tokens`, each connection's own access and refresh tokens from Connect's code; or `application`, Smartcar's
+# API Authentication: one application token (client credentials, an hour long) and each connection's Smartcar user id.
+SMARTCAR_AUTH_MODES = ("vehicle-tokens", "application")
+SMARTCAR_AUTH = env.str("SMARTCAR_AUTH", default="vehicle-tokens")
+if SMARTCAR_AUTH not in SMARTCAR_AUTH_MODES:
+    raise ImproperlyConfigured(f"SMARTCAR_AUTH must be one of {', '.join(SMARTCAR_AUTH_MODES)}, not {SMARTCAR_AUTH!r}.")
+# API Authentication's client (`client_...`, not the application id Connect uses) and Smartcar's IAM token endpoint.
+SMARTCAR_API_CLIENT_ID = env.str("SMARTCAR_API_CLIENT_ID", default="")
+SMARTCAR_API_CLIENT_SECRET = env.str("SMARTCAR_API_CLIENT_SECRET", default="")
+SMARTCAR_IAM_TOKEN_URL = env.str("SMARTCAR_IAM_TOKEN_URL", default="https://iam.smartcar.com/oauth2/token")
+
+# API Authentication's application token lives an hour: beat mints the next one a quarter of an hour ahead.
+if SMARTCAR_AUTH == "application":
+    CELERY_BEAT_SCHEDULE["renew-application-token"] = {
+        "task": "vehicles.tasks.renew_application_token",
+        "schedule": 5 * 60,
+        "options": {"expires": 5 * 60},
+    }
 
 # Bounds on waiting for Smartcar: each HTTP call, and all the calls one web request makes (the SDK alone would wait
 # 310 seconds per call).
