@@ -6,6 +6,7 @@ from django.contrib import admin
 
 from smartcar_emulator.models import (
     AccessToken,
+    ApplicationToken,
     AuthorizationCode,
     EmulatedVehicle,
     EmulatorUser,
@@ -76,6 +77,12 @@ class RefreshTokenAdmin(ReadOnlyAdmin):
     exclude = ("token_hash",)
 
 
+@admin.register(ApplicationToken)
+class ApplicationTokenAdmin(ReadOnlyAdmin):
+    list_display = ("hint", "api_client_id", "issued_at", "expires_at")
+    exclude = ("token_hash",)
+
+
 @admin.register(Fault)
 class FaultAdmin(admin.ModelAdmin):
     list_display = ("pk", "vehicle", "path", "error_type", "error_code", "remaining", "latency_ms", "retry_after")
@@ -83,7 +90,14 @@ class FaultAdmin(admin.ModelAdmin):
 
 @admin.register(Knobs)
 class KnobsAdmin(admin.ModelAdmin):
-    list_display = ("clock_offset_seconds", "rate_limits_enabled", "app_capacity", "vehicle_capacity", "updated_at")
+    list_display = (
+        "clock_offset_seconds",
+        "rate_limits_enabled",
+        "app_capacity",
+        "vehicle_capacity",
+        "enabled_makes",
+        "updated_at",
+    )
 
 
 @admin.register(RateLimitBucket)
@@ -93,6 +107,6 @@ class RateLimitBucketAdmin(admin.ModelAdmin):
 
 @admin.register(RequestLog)
 class RequestLogAdmin(ReadOnlyAdmin):
-    list_display = ("at", "method", "path", "token_hint", "vehicle_id", "status_code", "outcome")
+    list_display = ("at", "method", "path", "token_hint", "user_id", "vehicle_id", "status_code", "outcome")
     list_filter = ("status_code", "method")
     search_fields = ("path", "vehicle_id", "request_id")

@@ -1,4 +1,5 @@
-"""What the v2 and v3 vehicle APIs share: bearer auth, the grant's vehicles, faults, limits, headers, the log."""
+"""What the v2 and v3 vehicle APIs share: bearer auth (a vehicle's access token, or on v3 the application token with
+sc-user-id), the grant's vehicles, faults, limits, headers, the log."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from smartcar_emulator import clock, services, simulation
 from smartcar_emulator.errors import ApiError, new_request_id
-from smartcar_emulator.models import EmulatedVehicle, Grant
+from smartcar_emulator.models import ApplicationToken, EmulatedVehicle, Grant
 from smartcar_emulator.permissions import supports
 from smartcar_emulator.routers import database_alias
 
@@ -30,30 +31,68 @@ class Call:
         self.request_id = new_request_id()
         self.token = ""
         self.grant: Grant | None = None
+        self.application: ApplicationToken | None = None
+        # Errors take v3's shape for calls made, or evidently meant to be made, with the application token.
+        self.v3_errors = False
         self.vehicle_id = ""
+        self.user_id = request.headers.get("sc-user-id", "").strip()
         unit_system = request.headers.get("sc-unit-system", "metric").lower()
         self.unit_system = unit_system if unit_system in ("metric", "imperial") else "metric"
 
-    def authenticate(self) -> Grant:
-        scheme, _, token = self.request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise ApiError("AUTHENTICATION")
-        self.token = token.strip()
-        self.grant, _ = services.grant_for_access_token(self.token)
+    def authenticate(self, *, application: bool = False) -> Grant | None:
+        """The grant of the vehicle access token in the Authorization header. Where `application` allows it (v3), the
+        header may instead carry the application token: then the grant depends on the car and sc-user-id (vehicle())."""
+        self.token_in_header()
+        if application:
+            self.application = services.application_token(self.token) if self.token else None
+            self.v3_errors = self.application is not None or bool(self.user_id)
+            if self.application is not None:
+                if self.application.expires_at <= clock.now():
+                    raise unauthorized()
+                return None
+        if not self.token:
+            raise unauthorized() if self.v3_errors else ApiError("AUTHENTICATION")
+        try:
+            self.grant, _ = services.grant_for_access_token(self.token)
+        except ApiError:
+            if self.v3_errors:
+                raise unauthorized() from None
+            raise
         return self.grant
 
     def vehicle(self, vehicle_id: str) -> EmulatedVehicle:
-        """The car, if this token's grant covers it (a car outside the grant is an AUTHENTICATION error)."""
+        """The car, if the caller may reach it: with a vehicle access token, if its grant covers the car (else an
+        AUTHENTICATION error); with the application token, if the user named by sc-user-id gave the application this
+        car (else ACCESS_DENIED: one user's id never opens another user's car)."""
         self.vehicle_id = vehicle_id
         try:
             uuid.UUID(vehicle_id)
         except ValueError as exc:
             raise ApiError("VALIDATION", "PARAMETER", description="Invalid vehicle id.") from exc
+        if self.application is not None:
+            grant = services.user_grant(user_id=self.user_id, vehicle_id=vehicle_id) if self.user_id else None
+            if grant is None:
+                raise access_denied()
+            self.grant = grant
+            return grant.vehicles.get(vehicle_id=vehicle_id)
         grant = self.grant if self.grant is not None else self.authenticate()
         vehicle = grant.vehicles.filter(vehicle_id=vehicle_id).first()
         if vehicle is None:
             raise ApiError("AUTHENTICATION")
         return vehicle
+
+    def require_application(self) -> ApplicationToken:
+        """Endpoints that exist only for the application token (v3 connections and users): v3 errors throughout."""
+        self.application = services.application_token(self.token_in_header())
+        self.v3_errors = True
+        if self.application is None or self.application.expires_at <= clock.now():
+            raise unauthorized()
+        return self.application
+
+    def token_in_header(self) -> str:
+        scheme, _, token = self.request.headers.get("Authorization", "").partition(" ")
+        self.token = token.strip() if scheme.lower() == "bearer" else ""
+        return self.token
 
     def json_body(self) -> dict:
         try:
@@ -65,8 +104,17 @@ class Call:
         return body
 
 
+def unauthorized() -> ApiError:
+    return ApiError("AUTHENTICATION", "UNAUTHORIZED", status=401)
+
+
+def access_denied() -> ApiError:
+    return ApiError("AUTHENTICATION", "ACCESS_DENIED", status=403)
+
+
 def api_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Turn ApiError into a v2 error body, add SC-Request-Id to every answer, and log the call."""
+    """Turn ApiError into an error body (v2's, or v3's for the application token), add SC-Request-Id to every answer,
+    and log the call."""
 
     @csrf_exempt
     @wraps(view)
@@ -76,19 +124,21 @@ def api_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
             response = view(request, call, *args, **kwargs)
             outcome = "ok"
         except ApiError as exc:
-            response = exc.response(call.request_id)
+            response = exc.response(call.request_id, v3=call.v3_errors)
             outcome = f"{exc.error_type}:{exc.code or ''}"
         except Exception:
-            # A bug in the emulator must still look like Smartcar failing (v2 JSON), not like an HTML page.
+            # A bug in the emulator must still look like Smartcar failing (JSON), not like an HTML page.
             logger.exception("Emulator failed on %s %s", request.method, request.path)
             error = ApiError("SERVER", "INTERNAL")
-            response = error.response(call.request_id)
+            response = error.response(call.request_id, v3=call.v3_errors)
             outcome = "SERVER:INTERNAL"
         response["SC-Request-Id"] = call.request_id
         services.log_request(
             method=request.method,
-            path=request.path,
+            # With the query: a test can see which page of a paged list was asked for.
+            path=request.get_full_path(),
             token=call.token,
+            user_id=call.user_id,
             vehicle_id=call.vehicle_id,
             status_code=response.status_code,
             outcome=outcome,

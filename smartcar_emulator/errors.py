@@ -1,4 +1,5 @@
-"""Error bodies exactly as Smartcar shapes them: OAuth errors for the token endpoint, v2 errors for the API."""
+"""Error bodies exactly as Smartcar shapes them: OAuth errors for the token endpoints, v2 errors for the API, and v3
+(JSON:API `errors`) for calls made with the application token."""
 
 from __future__ import annotations
 
@@ -6,14 +7,17 @@ import uuid
 
 from django.http import JsonResponse
 
-DOC_URL = "https://smartcar.com/docs/errors/api-errors/"
+DOC_URL = "https://smartcar.com/docs/errors/api-errors"
 
 # type -> (HTTP status, resolution, default description)
 ERROR_TYPES: dict[str, tuple[int, str | None, str]] = {
+    # Word for word as smartcar.com/docs/errors/api-errors/authentication-errors documents it (the SDK's end-to-end
+    # suite compares the message), with resolution null.
     "AUTHENTICATION": (
         401,
-        "REAUTHENTICATE",
-        "The request contained an invalid or expired access token, or one that does not cover this vehicle.",
+        None,
+        "The authorization header is missing or malformed, or it contains invalid or expired authentication "
+        "credentials. Please check for missing parameters, spelling and casing mistakes, and other syntax issues.",
     ),
     "PERMISSION": (
         403,
@@ -22,7 +26,8 @@ ERROR_TYPES: dict[str, tuple[int, str | None, str]] = {
     ),
     "VALIDATION": (400, None, "Request invalid or malformed. Please check for missing parameters or wrong values."),
     "RESOURCE_NOT_FOUND": (404, None, "The requested resource does not exist."),
-    "VEHICLE_STATE": (409, "RETRY_LATER", "The vehicle was unable to perform the request in its current state."),
+    # Resolution null, as smartcar.com/docs/errors/api-errors/vehicle-state-errors shows (ASLEEP and others).
+    "VEHICLE_STATE": (409, None, "The vehicle was unable to perform the request in its current state."),
     "RATE_LIMIT": (429, "RETRY_LATER", "You have reached the throttling rate limit for this vehicle."),
     "CONNECTED_SERVICES_ACCOUNT": (
         400,
@@ -41,6 +46,9 @@ DESCRIPTIONS: dict[tuple[str, str | None], str] = {
     ("VEHICLE_STATE", "UNREACHABLE"): "The vehicle is outside network coverage and cannot be reached.",
     ("VEHICLE_STATE", "DOOR_OPEN"): "Unable to lock the vehicle while a door is open.",
     ("RATE_LIMIT", "SMARTCAR_API"): "You have reached the rate limit for your Smartcar application.",
+    ("AUTHENTICATION", "UNAUTHORIZED"): "The Authorization token is missing or invalid.",
+    ("AUTHENTICATION", "ACCESS_DENIED"): "The given token does not provide access to the requested resource.",
+    ("COMPATIBILITY", "VEHICLE_NOT_CAPABLE"): "The vehicle is incapable of performing your request.",
     ("SERVER", "INTERNAL"): "Smartcar experienced an unexpected error.",
 }
 
@@ -55,7 +63,7 @@ USER_MESSAGES = {
 
 
 class ApiError(Exception):
-    """A v2-shaped error to answer with; views raise it and the API decorator renders it."""
+    """An API error to answer with; views raise it and the API decorator renders it in v2's shape or v3's."""
 
     def __init__(
         self,
@@ -81,7 +89,7 @@ class ApiError(Exception):
             "type": self.error_type,
             "code": self.code,
             "description": self.description,
-            "docURL": f"{DOC_URL}{self.error_type.lower().replace('_', '-')}",
+            "docURL": self.doc_url(),
             "statusCode": self.status,
             "requestId": request_id,
             "resolution": {"type": self.resolution},
@@ -90,8 +98,42 @@ class ApiError(Exception):
             body["suggestedUserMessage"] = USER_MESSAGES[self.error_type]
         return body
 
-    def response(self, request_id: str) -> JsonResponse:
-        response = JsonResponse(self.body(request_id), status=self.status)
+    def title(self) -> str:
+        """The code in words: ACCESS_DENIED reads Access Denied."""
+        return (self.code or self.error_type).replace("_", " ").title()
+
+    def doc_url(self) -> str:
+        """Where Smartcar documents this error, e.g. …/api-errors/vehicle-state-errors#asleep."""
+        page = self.error_type.lower().replace("_", "-")
+        anchor = (self.code or "null").lower().replace("_", "-")
+        return f"{DOC_URL}/{page}-errors#{anchor}"
+
+    def v3_error(self) -> dict:
+        """A signal's error inside a 200, as a captured v3 answer shows it (wbyoung/smartcar,
+        tests/fixtures/api/vw_id_4.ok.v3.json)."""
+        return {
+            "type": self.error_type,
+            "code": self.code,
+            "title": self.title(),
+            "detail": self.description,
+            "description": "Deprecated. Use detail",
+            "resolution": {"type": self.resolution},
+        }
+
+    def response(self, request_id: str, *, v3: bool = False) -> JsonResponse:
+        if v3:
+            # The members' fields as smartcar.com/docs/errors/api-errors/v3/authentication-errors shows them.
+            member = {
+                "links": {"about": self.doc_url()},
+                "status": str(self.status),
+                "type": self.error_type,
+                "code": self.code,
+                "title": self.title(),
+                "detail": self.description,
+            }
+            response = JsonResponse({"errors": [member]}, status=self.status)
+        else:
+            response = JsonResponse(self.body(request_id), status=self.status)
         if self.retry_after is not None:
             response["Retry-After"] = str(self.retry_after)
         return response

@@ -23,7 +23,8 @@ BIG_FLEET = "big_fleet"
 SPECIAL_USERNAMES = {
     NO_VEHICLES: "Connect ends with error=no_vehicles.",
     VEHICLE_INCOMPATIBLE: "Connect ends with error=vehicle_incompatible (with the car's vin, make, model, year).",
-    SLEEPY: "One EV and one fuel car, both asleep: data and commands answer 409 VEHICLE_STATE:ASLEEP.",
+    SLEEPY: "One EV and one fuel car, both asleep: v2 data and commands answer 409 VEHICLE_STATE:ASLEEP; v3 signals "
+    "carry that error each.",
     BIG_FLEET: "Twelve cars, to exercise paging.",
 }
 
@@ -38,18 +39,37 @@ class CarModel:
     electric_range_km: float | None = None
     tank_litres: float | None = None
     fuel_range_km: float | None = None
+    # What only some models have, for v3 signals that other cars answer with COMPATIBILITY:VEHICLE_NOT_CAPABLE.
+    features: frozenset[str] = frozenset()
 
 
+SUNROOF = frozenset({"sunroof"})
 CATALOG = (
-    CarModel("TESLA", "Model 3", 2022, Powertrain.BEV, battery_kwh=57.5, electric_range_km=438),
+    CarModel(
+        "TESLA",
+        "Model 3",
+        2022,
+        Powertrain.BEV,
+        battery_kwh=57.5,
+        electric_range_km=438,
+        features=frozenset({"front_trunk", "nickname"}),
+    ),
     CarModel("NISSAN", "LEAF", 2021, Powertrain.BEV, battery_kwh=40, electric_range_km=240),
     CarModel("VOLKSWAGEN", "ID.4", 2023, Powertrain.BEV, battery_kwh=77, electric_range_km=443),
     CarModel("CHEVROLET", "Bolt EV", 2022, Powertrain.BEV, battery_kwh=65, electric_range_km=417),
-    CarModel("TOYOTA", "Camry", 2020, Powertrain.ICE, tank_litres=60, fuel_range_km=900),
+    CarModel("TOYOTA", "Camry", 2020, Powertrain.ICE, tank_litres=60, fuel_range_km=900, features=SUNROOF),
     CarModel("FORD", "F-150", 2021, Powertrain.ICE, tank_litres=87, fuel_range_km=800),
-    CarModel("HONDA", "Civic", 2019, Powertrain.ICE, tank_litres=47, fuel_range_km=700),
+    CarModel("HONDA", "Civic", 2019, Powertrain.ICE, tank_litres=47, fuel_range_km=700, features=SUNROOF),
     CarModel(
-        "BMW", "330e", 2022, Powertrain.PHEV, battery_kwh=12, electric_range_km=55, tank_litres=40, fuel_range_km=600
+        "BMW",
+        "330e",
+        2022,
+        Powertrain.PHEV,
+        battery_kwh=12,
+        electric_range_km=55,
+        tank_litres=40,
+        fuel_range_km=600,
+        features=SUNROOF,
     ),
     CarModel(
         "TOYOTA",
@@ -60,14 +80,21 @@ CATALOG = (
         electric_range_km=68,
         tank_litres=55,
         fuel_range_km=900,
+        features=SUNROOF,
     ),
 )
+BY_MODEL = {(car.make, car.model): car for car in CATALOG}
 MAKES = sorted({car.make for car in CATALOG})
 ELECTRIC = [car for car in CATALOG if car.powertrain == Powertrain.BEV]
 WITH_TANK = [car for car in CATALOG if car.powertrain != Powertrain.BEV]
 # Cities the cars are parked in (latitude, longitude).
 PLACES = ((37.7749, -122.4194), (40.7128, -74.0060), (52.5200, 13.4050), (48.8566, 2.3522), (43.6532, -79.3832))
 VIN_CHARS = "ABCDEFGHJKLMNPRSTUVWXYZ0123456789"
+
+
+def has_feature(vehicle: EmulatedVehicle, feature: str) -> bool:
+    model = BY_MODEL.get((vehicle.make, vehicle.model))
+    return model is not None and feature in model.features
 
 
 def special_kind(username: str) -> str | None:

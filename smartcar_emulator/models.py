@@ -66,26 +66,11 @@ class EmulatedVehicle(models.Model):
         return self.powertrain in (Powertrain.ICE, Powertrain.PHEV)
 
 
-class AuthorizationCode(models.Model):
-    """A Connect approval waiting to be exchanged: single use, short-lived."""
-
-    code_hash = models.CharField(max_length=64, unique=True)
-    hint = models.CharField(max_length=8)
-    user = models.ForeignKey(EmulatorUser, on_delete=models.CASCADE)
-    client_id = models.CharField(max_length=200)
-    redirect_uri = models.CharField(max_length=500, blank=True)
-    scopes = models.JSONField(default=list)
-    vehicles = models.ManyToManyField(EmulatedVehicle, blank=True)
-    issued_at = models.DateTimeField()
-    expires_at = models.DateTimeField()
-    used_at = models.DateTimeField(null=True, blank=True)
-
-    def __str__(self) -> str:
-        return f"code {self.hint}…"
-
-
 class Grant(models.Model):
-    """What one approval allows: an application, a set of permissions and a set of vehicles."""
+    """What one approval in Connect allows: an application, a set of permissions and a set of vehicles.
+
+    It exists from the approval on: API Authentication reads the cars with the user's id and never exchanges the code.
+    """
 
     user = models.ForeignKey(EmulatorUser, on_delete=models.CASCADE, related_name="grants")
     client_id = models.CharField(max_length=200)
@@ -96,6 +81,23 @@ class Grant(models.Model):
 
     def __str__(self) -> str:
         return f"grant {self.pk} for {self.user}"
+
+
+class AuthorizationCode(models.Model):
+    """A Connect approval's code, waiting to be exchanged for its grant's first tokens: single use, short-lived."""
+
+    code_hash = models.CharField(max_length=64, unique=True)
+    hint = models.CharField(max_length=8)
+    user = models.ForeignKey(EmulatorUser, on_delete=models.CASCADE)
+    client_id = models.CharField(max_length=200)
+    redirect_uri = models.CharField(max_length=500, blank=True)
+    grant = models.ForeignKey(Grant, on_delete=models.CASCADE, related_name="codes")
+    issued_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"code {self.hint}…"
 
 
 class AccessToken(models.Model):
@@ -125,6 +127,19 @@ class RefreshToken(models.Model):
         return f"refresh {self.hint}…"
 
 
+class ApplicationToken(models.Model):
+    """An API Authentication token from the IAM endpoint: the whole application's, an hour long, no refresh token."""
+
+    token_hash = models.CharField(max_length=64, unique=True)
+    hint = models.CharField(max_length=8)
+    api_client_id = models.CharField(max_length=200)
+    issued_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"application {self.hint}…"
+
+
 class Knobs(models.Model):
     """The one row of run-time settings every process shares: the clock offset and the rate limits."""
 
@@ -135,6 +150,8 @@ class Knobs(models.Model):
     app_refill_per_minute = models.FloatField(default=2)
     vehicle_capacity = models.FloatField(default=30)
     vehicle_refill_per_minute = models.FloatField(default=30)
+    # The makes the application is enabled for in Smartcar's dashboard; empty means every make.
+    enabled_makes = models.JSONField(default=list, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -176,12 +193,14 @@ class RateLimitBucket(models.Model):
 
 
 class RequestLog(models.Model):
-    """One call to the token endpoint or the vehicle API, as the emulator answered it."""
+    """One call to a token endpoint or the vehicle API, as the emulator answered it (the path with its query)."""
 
     at = models.DateTimeField(db_index=True)
     method = models.CharField(max_length=10)
-    path = models.CharField(max_length=300)
+    path = models.CharField(max_length=500)
     token_hint = models.CharField(max_length=8, blank=True)
+    # The sc-user-id header as sent, for calls made with the application token.
+    user_id = models.CharField(max_length=64, blank=True)
     vehicle_id = models.CharField(max_length=64, blank=True)
     status_code = models.PositiveSmallIntegerField()
     outcome = models.CharField(max_length=80)

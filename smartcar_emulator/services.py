@@ -1,4 +1,4 @@
-"""The emulator's flows: codes, grants and tokens; faults and rate limits; the request log."""
+"""The emulator's flows: grants, codes and tokens (per vehicle and per application); faults and rate limits; the log."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from smartcar_emulator import clock
 from smartcar_emulator.errors import ApiError
 from smartcar_emulator.models import (
     AccessToken,
+    ApplicationToken,
     AuthorizationCode,
     EmulatedVehicle,
     EmulatorUser,
@@ -31,6 +32,9 @@ from smartcar_emulator.routers import database_alias
 CODE_LIFETIME = timedelta(minutes=10)
 ACCESS_LIFETIME = timedelta(hours=2)
 REFRESH_LIFETIME = timedelta(days=60)
+APPLICATION_TOKEN_LIFETIME = timedelta(hours=1)
+# Smartcar lets an application hold this many API client secrets at once, for rotation without downtime.
+MAX_API_CLIENT_SECRETS = 3
 
 
 class TokenError(Exception):
@@ -58,22 +62,25 @@ def hint(secret: str) -> str:
     return secret[:6]
 
 
-def issue_code(
+@transaction.atomic(using=database_alias())
+def approve(
     *, user: EmulatorUser, client_id: str, redirect_uri: str, scopes: list[str], vehicles: list[EmulatedVehicle]
 ) -> str:
+    """Record Connect's approval as a grant, and return the code that trades it for its first tokens."""
     code = str(uuid.uuid4())
     issued_at = clock.now()
-    row = AuthorizationCode.objects.create(
+    grant = Grant.objects.create(user=user, client_id=client_id, scopes=scopes, created_at=issued_at)
+    grant.vehicles.set(vehicles)
+    AuthorizationCode.objects.create(
         code_hash=digest(code),
         hint=hint(code),
         user=user,
         client_id=client_id,
         redirect_uri=redirect_uri,
-        scopes=scopes,
+        grant=grant,
         issued_at=issued_at,
         expires_at=issued_at + CODE_LIFETIME,
     )
-    row.vehicles.set(vehicles)
     return code
 
 
@@ -94,21 +101,34 @@ def client_is_valid(client_id: str, client_secret: str) -> bool:
     )
 
 
+def enabled_makes() -> list[str]:
+    """The makes the application may connect; empty means all of them."""
+    return [make.upper() for make in clock.knobs().enabled_makes]
+
+
 @transaction.atomic(using=database_alias())
 def exchange_code(*, client_id: str, code: str, redirect_uri: str | None) -> IssuedTokens:
-    """Trade a code for the first token pair; a code works once, for ten minutes, with its own redirect URI."""
+    """Trade a code for its grant's first token pair: once, within ten minutes, with the redirect URI Connect used,
+    for cars of makes the application is enabled for (the errors of SMARTCAR.md §2, in that order)."""
     now = clock.now()
-    row = AuthorizationCode.objects.select_for_update().filter(code_hash=digest(code), client_id=client_id).first()
-    invalid = TokenError("invalid_request", f"Invalid code: {code}.")
+    row = (
+        AuthorizationCode.objects.select_for_update()
+        .select_related("grant")
+        .filter(code_hash=digest(code), client_id=client_id)
+        .first()
+    )
     if row is None or row.used_at is not None or row.expires_at <= now:
-        raise invalid
-    if redirect_uri is not None and redirect_uri != row.redirect_uri:
-        raise invalid
+        raise TokenError("invalid_request", f"Invalid code: {code}.")
+    if redirect_uri != row.redirect_uri:
+        raise TokenError("invalid_grant", f"Unauthorized redirect_uri: {redirect_uri or ''}")
+    allowed = enabled_makes()
+    refused = sorted({car.make for car in row.grant.vehicles.all()} - set(allowed)) if allowed else []
+    if refused:
+        makes = ", ".join(refused)
+        raise TokenError("unauthorized_client", f"Application not authorized to requested make(s): {makes}")
     row.used_at = now
     row.save(update_fields=["used_at"])
-    grant = Grant.objects.create(user=row.user, client_id=client_id, scopes=row.scopes, created_at=now)
-    grant.vehicles.set(row.vehicles.all())
-    return _issue_tokens(grant, now)
+    return _issue_tokens(row.grant, now)
 
 
 @transaction.atomic(using=database_alias())
@@ -149,6 +169,52 @@ def refresh_token_is_valid(refresh_token: str) -> bool:
     )
 
 
+def api_client_is_valid(client_id: str, client_secret: str) -> bool:
+    """The API Authentication client: its id and any one of its secrets."""
+    secrets_ok = [
+        secrets.compare_digest(client_secret, candidate)
+        for candidate in settings.SMARTCAR_EMULATOR_API_CLIENT_SECRETS[:MAX_API_CLIENT_SECRETS]
+    ]
+    return secrets.compare_digest(client_id, settings.SMARTCAR_EMULATOR_API_CLIENT_ID) and any(secrets_ok)
+
+
+def issue_application_token(*, api_client_id: str) -> tuple[str, int]:
+    """A new application token and its lifetime in seconds; tokens issued earlier stay valid until they expire."""
+    token, now = str(uuid.uuid4()), clock.now()
+    ApplicationToken.objects.create(
+        token_hash=digest(token),
+        hint=hint(token),
+        api_client_id=api_client_id,
+        issued_at=now,
+        expires_at=now + APPLICATION_TOKEN_LIFETIME,
+    )
+    return token, int(APPLICATION_TOKEN_LIFETIME.total_seconds())
+
+
+def application_token(token: str) -> ApplicationToken | None:
+    """The application token row for this bearer token, expired or not; None if it is no application token."""
+    return ApplicationToken.objects.filter(token_hash=digest(token)).first()
+
+
+def user_grant(*, user_id: str, vehicle_id: str) -> Grant | None:
+    """The newest live grant in which the Smartcar user `user_id` gave the emulator's application this car."""
+    try:
+        uuid.UUID(user_id)
+    except ValueError:
+        return None
+    return (
+        Grant.objects.select_related("user")
+        .filter(
+            client_id=settings.SMARTCAR_EMULATOR_CLIENT_ID,
+            revoked_at=None,
+            user__smartcar_id=user_id,
+            vehicles__vehicle_id=vehicle_id,
+        )
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+
+
 def grant_for_access_token(token: str) -> tuple[Grant, AccessToken]:
     """The live grant behind a bearer token, or AUTHENTICATION."""
     row = AccessToken.objects.select_related("grant__user").filter(token_hash=digest(token)).first()
@@ -167,6 +233,24 @@ def disconnect(*, grant: Grant, vehicle: EmulatedVehicle) -> None:
         if not each.vehicles.exists():
             each.revoked_at = now
             each.save(update_fields=["revoked_at"])
+
+
+def connections(*, user_id: str | None = None, vehicle_id: str | None = None) -> list[tuple[Grant, EmulatedVehicle]]:
+    """The emulator's application's connections, newest first: one per person and car, from the newest live grant
+    that gave it, optionally only one person's (their Smartcar user id) or one car's."""
+    grants = Grant.objects.filter(client_id=settings.SMARTCAR_EMULATOR_CLIENT_ID, revoked_at=None)
+    for name, value in (("user__smartcar_id", user_id), ("vehicles__vehicle_id", vehicle_id)):
+        if value is not None:
+            try:
+                grants = grants.filter(**{name: uuid.UUID(value)})
+            except ValueError:
+                return []
+    found: dict[tuple[int, int], tuple[Grant, EmulatedVehicle]] = {}
+    for grant in grants.select_related("user").prefetch_related("vehicles").order_by("-created_at", "-pk").distinct():
+        for car in grant.vehicles.all():
+            if vehicle_id is None or str(car.vehicle_id) == str(uuid.UUID(vehicle_id)):
+                found.setdefault((grant.user_id, car.pk), (grant, car))
+    return list(found.values())
 
 
 def find_existing_grant(*, user: EmulatorUser, client_id: str, scopes: list[str]) -> Grant | None:
@@ -235,13 +319,22 @@ def check_rate_limits(*, vehicle: EmulatedVehicle | None) -> None:
 
 
 def log_request(
-    *, method: str, path: str, token: str, vehicle_id: str, status_code: int, outcome: str, request_id: str
+    *,
+    method: str,
+    path: str,
+    token: str,
+    vehicle_id: str,
+    status_code: int,
+    outcome: str,
+    request_id: str,
+    user_id: str = "",
 ) -> None:
     RequestLog.objects.create(
         at=clock.now(),
         method=method,
-        path=path[:300],
+        path=path[:500],
         token_hint=hint(token) if token else "",
+        user_id=user_id[:64],
         vehicle_id=vehicle_id[:64],
         status_code=status_code,
         outcome=outcome[:80],

@@ -45,6 +45,16 @@ def advance(vehicle: EmulatedVehicle, *, now: datetime) -> None:
     vehicle.state_updated_at = now
 
 
+def lock(vehicle: EmulatedVehicle, *, locked: bool) -> None:
+    vehicle.is_locked = locked
+
+
+def charge(vehicle: EmulatedVehicle, *, start: bool) -> None:
+    """Start or stop charging as Smartcar's test mode answers it: the command always succeeds, and the plug decides
+    what happens (only a plugged-in car below full starts charging; stopping always stops)."""
+    vehicle.is_charging = start and vehicle.is_plugged_in and vehicle.state_of_charge < 1.0
+
+
 def distance(km: float, unit_system: str) -> float:
     return round(km / KM_PER_MILE if unit_system == "imperial" else km, 2)
 

@@ -277,6 +277,12 @@ SMARTCAR_EMULATOR_CLIENT_SECRET = env.str("SMARTCAR_EMULATOR_CLIENT_SECRET", def
 SMARTCAR_EMULATOR_REDIRECT_URIS = env.list(
     "SMARTCAR_EMULATOR_REDIRECT_URIS", default=["http://localhost:8000/exchange", "http://127.0.0.1:8000/exchange"]
 )
+# The same application's API Authentication client (docs/emulator.md): its id, and up to three secrets valid at once,
+# as Smartcar allows for rotation without downtime.
+SMARTCAR_EMULATOR_API_CLIENT_ID = env.str("SMARTCAR_EMULATOR_API_CLIENT_ID", default="client_emulator")
+SMARTCAR_EMULATOR_API_CLIENT_SECRETS = env.list(
+    "SMARTCAR_EMULATOR_API_CLIENT_SECRETS", default=["emulator-api-client-secret"]
+)
 # How long a used refresh token keeps working (Smartcar documents about a minute).
 SMARTCAR_EMULATOR_REFRESH_GRACE_SECONDS = env.int("SMARTCAR_EMULATOR_REFRESH_GRACE_SECONDS", default=60)
 if SMARTCAR_EMULATOR:

@@ -98,7 +98,7 @@ def _lock_command(car: EmulatedVehicle, units: str, body: dict) -> dict:
     action = body.get("action")
     if action not in ("LOCK", "UNLOCK"):
         raise ApiError("VALIDATION", "PARAMETER", description="action must be LOCK or UNLOCK.")
-    car.is_locked = action == "LOCK"
+    simulation.lock(car, locked=action == "LOCK")
     car.save(update_fields=["is_locked"])
     return {"status": "success", "message": "Successfully sent request to vehicle"}
 
@@ -107,14 +107,7 @@ def _charge_command(car: EmulatedVehicle, units: str, body: dict) -> dict:
     action = body.get("action")
     if action not in ("START", "STOP"):
         raise ApiError("VALIDATION", "PARAMETER", description="action must be START or STOP.")
-    if action == "START":
-        if not car.is_plugged_in:
-            raise ApiError("VEHICLE_STATE", "CHARGING_PLUG_NOT_CONNECTED", description="The car is not plugged in.")
-        if car.state_of_charge >= 1.0:
-            raise ApiError("VEHICLE_STATE", "FULLY_CHARGED", description="The battery is already full.")
-    elif not car.is_charging:
-        raise ApiError("VEHICLE_STATE", "NOT_CHARGING", description="The car is not charging.")
-    car.is_charging = action == "START"
+    simulation.charge(car, start=action == "START")
     car.save(update_fields=["is_charging"])
     return {"status": "success", "message": "Successfully sent request to vehicle"}
 

@@ -1,21 +1,35 @@
-"""Vehicle API v3: the vehicle resource and its signals, from the same cars and grants as v2."""
+"""Vehicle API v3: the vehicle, its signals (paged, each with its own status), commands, and the application's
+connections; for a vehicle's access token, or for the application token with sc-user-id (SMARTCAR.md §4b, §4c)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse
 
-from smartcar_emulator import clock, simulation
-from smartcar_emulator.api import Call, api_view, fresh_state, gate, json_response, require_permission
+from smartcar_emulator import clock, fleet, services, simulation
+from smartcar_emulator.api import (
+    Call,
+    api_view,
+    fresh_state,
+    gate,
+    json_response,
+    require_permission,
+    require_support,
+)
 from smartcar_emulator.errors import ApiError
-from smartcar_emulator.models import EmulatedVehicle
-from smartcar_emulator.permissions import supports
+from smartcar_emulator.models import EmulatedVehicle, Grant
 
-DEFAULT_PAGE_SIZE = 25
+# Smartcar's documented example pages signals by 10 (smartcar.com/docs/api-reference/get-signals).
+DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 100
+# "Is the car able to say this": a powertrain the signal belongs to (else the car does not list it at all), a feature
+# only some models have (else the signal is listed with COMPATIBILITY:VEHICLE_NOT_CAPABLE).
+ELECTRIC, TANK = "electric", "tank"
 
 
 @dataclass(frozen=True)
@@ -25,8 +39,10 @@ class Signal:
     group: str
     permission: str
     read: Callable[[EmulatedVehicle, str], dict]
-    # Which cars have it: None means every car.
-    needs: str | None = None
+    powertrain: str | None = None
+    feature: str | None = None
+    # Read from what Smartcar already knows, without waking the car: a sleeping car still gives it.
+    static: bool = False
 
 
 def _length_unit(units: str) -> str:
@@ -37,8 +53,29 @@ def _pressure_unit(units: str) -> str:
     return "psi" if units == "imperial" else "kilopascals"
 
 
+def _grid(value: Callable[[int], dict]) -> list[dict]:
+    """Four places, by row and column: front row 0, left column 0."""
+    return [{"row": i // 2, "column": i % 2, **value(i)} for i in range(4)]
+
+
 SIGNALS = (
-    Signal("vehicleidentification-vin", "VIN", "VehicleIdentification", "read_vin", lambda c, u: {"value": c.vin}),
+    Signal(
+        "vehicleidentification-vin",
+        "VIN",
+        "VehicleIdentification",
+        "read_vin",
+        lambda c, u: {"value": c.vin},
+        static=True,
+    ),
+    Signal(
+        "vehicleidentification-nickname",
+        "Nickname",
+        "VehicleIdentification",
+        "read_vehicle_info",
+        lambda c, u: {"value": f"My {c.model}"},
+        feature="nickname",
+        static=True,
+    ),
     Signal(
         "odometer-traveleddistance",
         "TraveledDistance",
@@ -59,7 +96,7 @@ SIGNALS = (
         "TractionBattery",
         "read_battery",
         lambda c, u: {"unit": "percent", "value": round(c.state_of_charge * 100, 1)},
-        "electric",
+        ELECTRIC,
     ),
     Signal(
         "tractionbattery-range",
@@ -67,7 +104,7 @@ SIGNALS = (
         "TractionBattery",
         "read_battery",
         lambda c, u: {"unit": _length_unit(u), "value": simulation.distance(simulation.electric_range_km(c), u)},
-        "electric",
+        ELECTRIC,
     ),
     Signal(
         "tractionbattery-nominalcapacity",
@@ -75,7 +112,8 @@ SIGNALS = (
         "TractionBattery",
         "read_battery",
         lambda c, u: {"unit": "kilowattHours", "value": c.battery_capacity_kwh},
-        "electric",
+        ELECTRIC,
+        static=True,
     ),
     Signal(
         "charge-ischarging",
@@ -83,7 +121,7 @@ SIGNALS = (
         "Charge",
         "read_charge",
         lambda c, u: {"value": c.is_charging},
-        "electric",
+        ELECTRIC,
     ),
     Signal(
         "charge-ischargingcableconnected",
@@ -91,7 +129,7 @@ SIGNALS = (
         "Charge",
         "read_charge",
         lambda c, u: {"value": c.is_plugged_in},
-        "electric",
+        ELECTRIC,
     ),
     Signal(
         "charge-amperage",
@@ -99,7 +137,7 @@ SIGNALS = (
         "Charge",
         "read_charge",
         lambda c, u: {"unit": "amperes", "value": 32 if c.is_charging else 0},
-        "electric",
+        ELECTRIC,
     ),
     Signal(
         "charge-voltage",
@@ -107,7 +145,7 @@ SIGNALS = (
         "Charge",
         "read_charge",
         lambda c, u: {"unit": "volts", "value": 230 if c.is_charging else 0},
-        "electric",
+        ELECTRIC,
     ),
     Signal(
         "internalcombustionengine-fuellevel",
@@ -115,7 +153,7 @@ SIGNALS = (
         "InternalCombustionEngine",
         "read_fuel",
         lambda c, u: {"unit": "percent", "value": round(c.fuel_level * 100, 1)},
-        "tank",
+        TANK,
     ),
     Signal(
         "internalcombustionengine-range",
@@ -123,7 +161,18 @@ SIGNALS = (
         "InternalCombustionEngine",
         "read_fuel",
         lambda c, u: {"unit": _length_unit(u), "value": simulation.distance(simulation.fuel_range_km(c), u)},
-        "tank",
+        TANK,
+    ),
+    Signal(
+        "internalcombustionengine-amountremaining",
+        "AmountRemaining",
+        "InternalCombustionEngine",
+        "read_fuel",
+        lambda c, u: {
+            "unit": "gallons" if u == "imperial" else "liters",
+            "value": simulation.volume(c.fuel_level * c.tank_litres, u),
+        },
+        TANK,
     ),
     Signal(
         "internalcombustionengine-oillife",
@@ -131,30 +180,45 @@ SIGNALS = (
         "InternalCombustionEngine",
         "read_engine_oil",
         lambda c, u: {"unit": "percent", "value": round(c.oil_life * 100)},
-        "tank",
+        TANK,
     ),
-    Signal(
-        "closure-islocked",
-        "IsLocked",
-        "Closure",
-        "read_security",
-        lambda c, u: {"value": c.is_locked},
-    ),
+    Signal("closure-islocked", "IsLocked", "Closure", "read_security", lambda c, u: {"value": c.is_locked}),
     Signal(
         "closure-doors",
         "Doors",
         "Closure",
         "read_security",
-        lambda c, u: {
-            "values": [{"row": i // 2, "column": i % 2, "isOpen": False, "isLocked": c.is_locked} for i in range(4)]
-        },
+        lambda c, u: {"values": _grid(lambda i: {"isOpen": False, "isLocked": c.is_locked}), "rowCount": 2},
     ),
     Signal(
         "closure-windows",
         "Windows",
         "Closure",
         "read_security",
-        lambda c, u: {"values": [{"row": i // 2, "column": i % 2, "isOpen": False} for i in range(4)]},
+        lambda c, u: {"values": _grid(lambda i: {"isOpen": False}), "rowCount": 2},
+    ),
+    Signal(
+        "closure-sunroof",
+        "Sunroof",
+        "Closure",
+        "read_security",
+        lambda c, u: {"isOpen": False},
+        feature="sunroof",
+    ),
+    Signal(
+        "closure-fronttrunk",
+        "FrontTrunk",
+        "Closure",
+        "read_security",
+        lambda c, u: {"isOpen": False, "isLocked": c.is_locked},
+        feature="front_trunk",
+    ),
+    Signal(
+        "closure-reartrunk",
+        "RearTrunk",
+        "Closure",
+        "read_security",
+        lambda c, u: {"isOpen": False, "isLocked": c.is_locked},
     ),
     Signal(
         "wheel-tires",
@@ -163,10 +227,7 @@ SIGNALS = (
         "read_tires",
         lambda c, u: {
             "unit": _pressure_unit(u),
-            "values": [
-                {"row": index // 2, "column": index % 2, "tirePressure": simulation.pressure(kpa, u)}
-                for index, kpa in enumerate(c.tire_pressures_kpa)
-            ],
+            "values": _grid(lambda i: {"tirePressure": simulation.pressure(c.tire_pressures_kpa[i], u)}),
         },
     ),
     Signal(
@@ -180,16 +241,43 @@ SIGNALS = (
 BY_CODE = {signal.code: signal for signal in SIGNALS}
 
 
-def _has(car: EmulatedVehicle, signal: Signal) -> bool:
-    if signal.needs == "electric":
+@dataclass(frozen=True)
+class Command:
+    permission: str
+    command_type: str
+    run: Callable[[EmulatedVehicle], None]
+
+
+# smartcar.com/docs/api-reference/security/lock-doors, …/unlock-doors, …/charging/start-charging, …/stop-charging.
+COMMANDS = {
+    "security/lock": Command("control_security", "security-lock", lambda car: simulation.lock(car, locked=True)),
+    "security/unlock": Command("control_security", "security-unlock", lambda car: simulation.lock(car, locked=False)),
+    "charge/start": Command("control_charge", "charge-start", lambda car: simulation.charge(car, start=True)),
+    "charge/stop": Command("control_charge", "charge-stop", lambda car: simulation.charge(car, start=False)),
+}
+
+
+def _listed(car: EmulatedVehicle, signal: Signal) -> bool:
+    """Whether the car has the signal at all: a petrol car lists no battery, an electric one no fuel."""
+    if signal.powertrain == ELECTRIC:
         return car.is_electric
-    if signal.needs == "tank":
+    if signal.powertrain == TANK:
         return car.has_tank
-    # The 12 V battery is read with read_battery, which every car supports here.
-    return signal.permission == "read_battery" or supports(car, signal.permission)
+    return True
 
 
-def _vehicle_resource(request: HttpRequest, car: EmulatedVehicle, mode: str = "test") -> dict:
+def _epoch_ms(moment: datetime) -> int:
+    """v3 timestamps are epoch milliseconds (SMARTCAR.md §4b; e.g. 1752104218549 in the Java SDK's fixtures)."""
+    return int(moment.timestamp() * 1000)
+
+
+def _vehicle_path(car: EmulatedVehicle) -> str:
+    # Links are relative to the API's base, without the version: "/vehicles/{id}/signals?page=2&pageSize=10" in
+    # Smartcar's documentation, "/vehicles/{id}" in the Java SDK's fixtures.
+    return f"/vehicles/{car.vehicle_id}"
+
+
+def _vehicle_resource(car: EmulatedVehicle) -> dict:
     return {
         "id": str(car.vehicle_id),
         "type": "vehicle",
@@ -198,72 +286,79 @@ def _vehicle_resource(request: HttpRequest, car: EmulatedVehicle, mode: str = "t
             "model": car.model,
             "year": car.year,
             "powertrainType": car.powertrain,
-            "mode": mode,
+            "mode": "test",
         },
-        "links": {"self": request.build_absolute_uri(_base_path(request, car))},
+        "links": {"self": _vehicle_path(car)},
     }
 
 
-def _base_path(request: HttpRequest, car: EmulatedVehicle) -> str:
-    prefix = request.path.split("/v3/", 1)[0]
-    return f"{prefix}/v3/vehicles/{car.vehicle_id}"
+def _signal_resource(car: EmulatedVehicle, signal: Signal, units: str) -> dict:
+    """The signal as the car gives it now, or with an ERROR status saying why it cannot (a sleeping car, a model
+    without the feature): 200 either way, the other signals unaffected."""
+    attributes = {"code": signal.code, "name": signal.name, "group": signal.group}
+    links = {"self": f"{_vehicle_path(car)}/signals/{signal.code}"}
+    if signal.feature and not fleet.has_feature(car, signal.feature):
+        error = ApiError("COMPATIBILITY", "VEHICLE_NOT_CAPABLE")
+    elif car.is_asleep and not signal.static:
+        error = ApiError("VEHICLE_STATE", "ASLEEP")
+    else:
+        return {
+            "id": signal.code,
+            "type": "signal",
+            "attributes": {**attributes, "status": {"value": "SUCCESS"}, "body": signal.read(car, units)},
+            "meta": {"retrievedAt": _epoch_ms(clock.now()), "oemUpdatedAt": _epoch_ms(car.state_updated_at)},
+            "links": links,
+        }
+    # Like Smartcar's own answers for a signal it could not get: the error, no body and no times.
+    status = {"value": "ERROR", "error": error.v3_error()}
+    attributes["status"] = status
+    return {"id": signal.code, "type": "signal", "attributes": attributes, "meta": {}, "links": links}
 
 
-def _signal_resource(request: HttpRequest, car: EmulatedVehicle, signal: Signal, units: str) -> dict:
-    retrieved = int(clock.now().timestamp())
-    return {
-        "id": signal.code,
-        "type": "signal",
-        "attributes": {
-            "code": signal.code,
-            "name": signal.name,
-            "group": signal.group,
-            "status": {"value": "SUCCESS"},
-            "body": signal.read(car, units),
-        },
-        "meta": {"retrievedAt": retrieved, "oemUpdatedAt": int(car.state_updated_at.timestamp())},
-        "links": {"self": request.build_absolute_uri(f"{_base_path(request, car)}/signals/{signal.code}")},
-    }
-
-
-def _page_params(request: HttpRequest) -> tuple[int, int]:
+def _positive_int(value: str | None, default: int, name: str) -> int:
     try:
-        page = int(request.GET.get("page", 1))
-        size = int(request.GET.get("pageSize", DEFAULT_PAGE_SIZE))
+        number = int(value) if value is not None else default
     except ValueError as exc:
-        raise ApiError("VALIDATION", "PARAMETER", description="page and pageSize must be integers.") from exc
-    if page < 1 or not 1 <= size <= MAX_PAGE_SIZE:
-        raise ApiError("VALIDATION", "PARAMETER", description=f"page starts at 1; pageSize is 1 to {MAX_PAGE_SIZE}.")
-    return page, size
+        raise ApiError("VALIDATION", "PARAMETER", description=f"{name} must be an integer.") from exc
+    if number < 1:
+        raise ApiError("VALIDATION", "PARAMETER", description=f"{name} must be 1 or more.")
+    return number
+
+
+def _page(items: list, page: int, size: int) -> tuple[list, int]:
+    """The items of one page, and the number of the last page."""
+    if size > MAX_PAGE_SIZE:
+        raise ApiError("VALIDATION", "PARAMETER", description=f"The page size is at most {MAX_PAGE_SIZE}.")
+    return items[(page - 1) * size : page * size], max(1, -(-len(items) // size))
 
 
 @api_view
 def vehicle(request: HttpRequest, call: Call, vehicle_id: str) -> HttpResponse:
-    call.authenticate()
+    call.authenticate(application=True)
     car = call.vehicle(vehicle_id)
     require_permission(call.grant, "read_vehicle_info")
     gate(car, "v3/vehicle", wakes_car=False)
-    return json_response({"data": _vehicle_resource(request, car)})
+    # The resource itself, not wrapped in "data" (the Java SDK's GetVehicle.json fixture).
+    return json_response(_vehicle_resource(car))
 
 
 @api_view
 def signals(request: HttpRequest, call: Call, vehicle_id: str) -> HttpResponse:
-    call.authenticate()
+    call.authenticate(application=True)
     car = call.vehicle(vehicle_id)
-    page, size = _page_params(request)
-    gate(car, "v3/signals", wakes_car=True)
+    page = _positive_int(request.GET.get("page"), 1, "page")
+    size = _positive_int(request.GET.get("pageSize"), DEFAULT_PAGE_SIZE, "pageSize")
+    gate(car, "v3/signals", wakes_car=False)
     car = fresh_state(car)
-    available = [s for s in SIGNALS if s.permission in call.grant.scopes and _has(car, s)]
-    last = max(1, -(-len(available) // size))
-    chosen = available[(page - 1) * size : page * size]
-    base = request.build_absolute_uri(f"{_base_path(request, car)}/signals")
+    available = [s for s in SIGNALS if s.permission in call.grant.scopes and _listed(car, s)]
+    chosen, last = _page(available, page, size)
 
     def link(number: int) -> str:
-        return f"{base}?{urlencode({'page': number, 'pageSize': size})}"
+        return f"{_vehicle_path(car)}/signals?{urlencode({'page': number, 'pageSize': size})}"
 
     return json_response(
         {
-            "data": [_signal_resource(request, car, s, call.unit_system) for s in chosen],
+            "data": [_signal_resource(car, s, call.unit_system) for s in chosen],
             "meta": {"page": page, "pageSize": size, "totalCount": len(available)},
             "links": {
                 "self": link(page),
@@ -272,24 +367,161 @@ def signals(request: HttpRequest, call: Call, vehicle_id: str) -> HttpResponse:
                 "next": link(page + 1) if page < last else None,
                 "last": link(last),
             },
-            "included": {"vehicle": _vehicle_resource(request, car)},
+            "included": {"vehicle": _vehicle_resource(car)},
         }
     )
 
 
 @api_view
 def signal(request: HttpRequest, call: Call, vehicle_id: str, code: str) -> HttpResponse:
-    call.authenticate()
+    call.authenticate(application=True)
     car = call.vehicle(vehicle_id)
     spec = BY_CODE.get(code.lower())
     if spec is None:
         raise ApiError("RESOURCE_NOT_FOUND", "PATH", description=f"Unknown signal: {code}.")
     require_permission(call.grant, spec.permission)
-    if not _has(car, spec):
+    if not _listed(car, spec):
         raise ApiError("COMPATIBILITY", "VEHICLE_NOT_CAPABLE", description=f"This vehicle has no {spec.code} signal.")
-    gate(car, f"v3/signals/{spec.code}", wakes_car=True)
+    gate(car, f"v3/signals/{spec.code}", wakes_car=False)
     car = fresh_state(car)
-    return json_response({"data": _signal_resource(request, car, spec, call.unit_system)})
+    # The signal resource itself, not wrapped in "data" (the Java SDK's SignalV3.json fixture).
+    return json_response(_signal_resource(car, spec, call.unit_system))
+
+
+@api_view
+def command(request: HttpRequest, call: Call, vehicle_id: str, name: str) -> HttpResponse:
+    _require_method(request, "POST")
+    spec = COMMANDS.get(name)
+    if spec is None:
+        raise ApiError("RESOURCE_NOT_FOUND", "PATH")
+    call.authenticate(application=True)
+    car = call.vehicle(vehicle_id)
+    require_permission(call.grant, spec.permission)
+    require_support(car, spec.permission)
+    gate(car, f"v3/commands/{name}", wakes_car=True)
+    started = clock.now()
+    car = fresh_state(car)
+    spec.run(car)
+    car.save(update_fields=["is_locked", "is_charging"])
+    done = clock.now()
+    return json_response(
+        {
+            "data": {
+                "id": f"exec_{uuid.uuid4().hex}",
+                "type": "command-execution",
+                "attributes": {
+                    "commandType": spec.command_type,
+                    "status": {"value": "SUCCESS"},
+                    "executionMode": "sync",
+                },
+                "meta": {
+                    "executedAt": clock.isoformat(started),
+                    "completedAt": clock.isoformat(done),
+                    "durationInSeconds": round((done - started).total_seconds(), 3),
+                },
+            }
+        }
+    )
+
+
+def _connection_id(grant: Grant, car: EmulatedVehicle) -> str:
+    # One connection per person and car, however often they went through Connect again.
+    return str(uuid.uuid5(fleet.NAMESPACE, f"connection:{grant.user.smartcar_id}:{car.vehicle_id}"))
+
+
+def _connection_resource(request: HttpRequest, grant: Grant, car: EmulatedVehicle) -> dict:
+    """A connection as smartcar.com/docs/api-reference/get-connection shows it."""
+    connection_id = _connection_id(grant, car)
+    vehicle = _vehicle_resource(car)
+    return {
+        "id": connection_id,
+        "type": "connection",
+        "attributes": {"permissions": grant.scopes, "vehicle": vehicle["attributes"]},
+        "relationships": {
+            "vehicle": {
+                "data": {"id": vehicle["id"], "type": "vehicle"},
+                "links": {"related": _v3_url(request, _vehicle_path(car))},
+            },
+            "user": {"data": {"id": str(grant.user.smartcar_id), "type": "user"}},
+        },
+        "meta": {"createdAt": clock.isoformat(grant.created_at), "updatedAt": clock.isoformat(grant.created_at)},
+        "links": {"self": _v3_url(request, f"/connections/{connection_id}")},
+    }
+
+
+def _v3_url(request: HttpRequest, path: str) -> str:
+    # Connections' links are absolute (a captured answer in wbyoung/smartcar's fixtures), unlike signals'.
+    prefix = request.path.split("/v3/", 1)[0]
+    return request.build_absolute_uri(f"{prefix}/v3{path}")
+
+
+def _require_method(request: HttpRequest, method: str) -> None:
+    if request.method != method:
+        raise ApiError("RESOURCE_NOT_FOUND", "PATH")
+
+
+@api_view
+def connections(request: HttpRequest, call: Call) -> HttpResponse:
+    """The application's connections, newest first, filtered by user or car (`filter[userId]`, `filter[vehicleId]`)
+    and paged by `page[number]` and `page[size]` (10 by default)."""
+    _require_method(request, "GET")
+    call.require_application()
+    page = _positive_int(request.GET.get("page[number]"), 1, "page[number]")
+    size = _positive_int(request.GET.get("page[size]"), DEFAULT_PAGE_SIZE, "page[size]")
+    found = services.connections(
+        user_id=request.GET.get("filter[userId]"), vehicle_id=request.GET.get("filter[vehicleId]")
+    )
+    chosen, last = _page(found, page, size)
+    filters = {name: value for name, value in request.GET.items() if name.startswith("filter[")}
+
+    def link(number: int) -> str:
+        query = urlencode({"page[number]": number, "page[size]": size, **filters})
+        return _v3_url(request, f"/connections?{query}")
+
+    return json_response(
+        {
+            "data": [_connection_resource(request, grant, car) for grant, car in chosen],
+            "meta": {
+                "pageNumber": page,
+                "pageSize": size,
+                "totalCount": len(found),
+                "orderBy": "createdAt",
+                "orderDirection": "DESC",
+            },
+            "links": {
+                "self": link(page),
+                "first": link(1),
+                "last": link(last),
+                "next": link(page + 1) if page < last else None,
+                "prev": link(page - 1) if page > 1 else None,
+            },
+        }
+    )
+
+
+@api_view
+def connection(request: HttpRequest, call: Call, connection_id: str) -> HttpResponse:
+    """Remove one connection: the application loses that person's car."""
+    _require_method(request, "DELETE")
+    call.require_application()
+    for grant, car in services.connections():
+        if _connection_id(grant, car) == connection_id:
+            services.disconnect(grant=grant, vehicle=car)
+            return HttpResponse(status=204)
+    raise ApiError("RESOURCE_NOT_FOUND", "PATH", description="No such connection.")
+
+
+@api_view
+def user(request: HttpRequest, call: Call, user_id: str) -> HttpResponse:
+    """Remove a user (smartcar.com/docs/api-reference/remove-user): every connection of theirs goes."""
+    _require_method(request, "DELETE")
+    call.require_application()
+    found = services.connections(user_id=user_id)
+    if not found:
+        raise ApiError("RESOURCE_NOT_FOUND", "PATH", description="No such user.")
+    for grant, car in found:
+        services.disconnect(grant=grant, vehicle=car)
+    return HttpResponse(status=204)
 
 
 @api_view

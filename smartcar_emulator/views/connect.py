@@ -194,11 +194,12 @@ def decide(request: HttpRequest) -> HttpResponse:
 
 
 def _approve(flow: dict, user: EmulatorUser, vehicles: list[EmulatedVehicle]) -> HttpResponseRedirect:
-    code = services.issue_code(
+    code = services.approve(
         user=user,
         client_id=flow["client_id"],
         redirect_uri=flow["redirect_uri"],
         scopes=flow["scopes"],
         vehicles=vehicles,
     )
-    return _redirect(flow, code=code)
+    # user_id is what API Authentication keeps (as sc-user-id); per-vehicle tokens exchange the code instead.
+    return _redirect(flow, code=code, user_id=str(user.smartcar_id))

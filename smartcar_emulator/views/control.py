@@ -16,6 +16,7 @@ from smartcar_emulator import clock, fleet, services
 from smartcar_emulator.errors import ERROR_TYPES
 from smartcar_emulator.models import (
     AccessToken,
+    ApplicationToken,
     AuthorizationCode,
     EmulatedVehicle,
     EmulatorUser,
@@ -160,6 +161,7 @@ def request_log(request: HttpRequest) -> JsonResponse:
                     "method": row.method,
                     "path": row.path,
                     "token": f"{row.token_hint}…" if row.token_hint else None,
+                    "user_id": row.user_id or None,
                     "vehicle_id": row.vehicle_id or None,
                     "status_code": row.status_code,
                     "outcome": row.outcome,
@@ -270,11 +272,36 @@ def refresh_token_check(request: HttpRequest) -> JsonResponse:
 
 
 @control_view
+@require_http_methods(["GET", "PUT"])
+def application(request: HttpRequest) -> JsonResponse:
+    """The application's dashboard settings: the makes it is enabled for (an empty list: every make)."""
+    knobs = clock.knobs()
+    if request.method == "PUT":
+        makes = _body(request).get("enabled_makes")
+        if makes is None:
+            makes = []
+        if not isinstance(makes, list) or not all(isinstance(make, str) and make.strip() for make in makes):
+            raise BadInput("enabled_makes must be a list of makes, or empty for every make")
+        knobs.enabled_makes = sorted({make.strip().upper() for make in makes})
+        knobs.save(update_fields=["enabled_makes", "updated_at"])
+    return JsonResponse({"enabled_makes": knobs.enabled_makes, "makes": fleet.MAKES})
+
+
+@control_view
 @require_POST
 def reset(request: HttpRequest) -> JsonResponse:
-    """Forget everything: people, cars, grants, tokens, faults, buckets, the log and the clock offset."""
+    """Forget everything: people, cars, grants, tokens, faults, buckets, the log, the clock offset and enabled makes."""
     with transaction.atomic(using=database_alias()):
-        for model in (RequestLog, RateLimitBucket, Fault, AccessToken, RefreshToken, AuthorizationCode, Grant):
+        for model in (
+            RequestLog,
+            RateLimitBucket,
+            Fault,
+            AccessToken,
+            RefreshToken,
+            ApplicationToken,
+            AuthorizationCode,
+            Grant,
+        ):
             model.objects.all().delete()
         EmulatorUser.objects.all().delete()
         Knobs.objects.all().delete()

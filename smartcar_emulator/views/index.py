@@ -15,6 +15,7 @@ from smartcar_emulator import fleet
 def index(request: HttpRequest) -> HttpResponse:
     context = {
         "client_id": settings.SMARTCAR_EMULATOR_CLIENT_ID,
+        "api_client_id": settings.SMARTCAR_EMULATOR_API_CLIENT_ID,
         "redirect_uris": settings.SMARTCAR_EMULATOR_REDIRECT_URIS,
         "special_usernames": fleet.SPECIAL_USERNAMES,
         "base": request.build_absolute_uri(reverse("smartcar_emulator:index")).rstrip("/"),

@@ -1,4 +1,5 @@
-"""The token endpoint: authorization codes and refresh tokens for token pairs, with OAuth-shaped errors."""
+"""The token endpoints, with OAuth-shaped errors: Connect's codes and refresh tokens for a vehicle's token pair; and
+IAM's client credentials for the application token of API Authentication."""
 
 from __future__ import annotations
 
@@ -71,3 +72,28 @@ def token(request: HttpRequest) -> JsonResponse:
     response = JsonResponse(body)
     response["Cache-Control"] = "no-store"
     return _log(request, response, grant_type, secret)
+
+
+@csrf_exempt
+@require_POST
+def iam_token(request: HttpRequest) -> JsonResponse:
+    """POST {IAM}/oauth2/token with grant_type=client_credentials and the API client's id and secret as form fields
+    (smartcar.com/docs/api-reference/authorization/request-access-token); HTTP Basic works too, as OAuth allows."""
+    client_id, client_secret = request.POST.get("client_id", ""), request.POST.get("client_secret", "")
+    if not client_id and (credentials := basic_credentials(request)):
+        client_id, client_secret = credentials
+    grant_type = request.POST.get("grant_type", "")
+    if not grant_type:
+        response = oauth_error("invalid_request", "Missing grant_type.")
+        return _log(request, response, "invalid_request")
+    if not services.api_client_is_valid(client_id, client_secret):
+        response = oauth_error("invalid_client", "Invalid client_id or client_secret.", status=401)
+        return _log(request, response, "invalid_client")
+    if grant_type != "client_credentials":
+        response = oauth_error("unsupported_grant_type", f"Unsupported grant_type: {grant_type}.")
+        return _log(request, response, "unsupported_grant_type")
+    token, expires_in = services.issue_application_token(api_client_id=client_id)
+    # No refresh token: the application asks for a new token before the hour is over.
+    response = JsonResponse({"access_token": token, "token_type": "Bearer", "expires_in": expires_in})
+    response["Cache-Control"] = "no-store"
+    return _log(request, response, grant_type, token)

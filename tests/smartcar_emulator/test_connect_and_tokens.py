@@ -18,11 +18,12 @@ from tests.smartcar_emulator.conftest import REDIRECT_URI
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_connect_redirects_with_code_and_state(walk_connect):
+def test_connect_redirects_with_code_state_and_user_id(walk_connect, control):
     result = walk_connect("alice@example.com", ["read_vehicle_info"])
 
     assert result["state"] == "s-123"
     assert result["code"]
+    assert result["user_id"] == control("GET", "users/alice@example.com/vehicles").json()["user_id"]
 
 
 def test_brand_list_is_skipped_with_make(client, auth_client):
@@ -189,7 +190,7 @@ def test_code_expires_after_ten_minutes(walk_connect, auth_client, control):
     assert (excinfo.value.status_code, excinfo.value.type) == (400, "invalid_request")
 
 
-def test_code_with_another_redirect_uri_is_rejected(walk_connect, emulator_url):
+def test_code_with_another_redirect_uri_is_invalid_grant_and_stays_usable(walk_connect, auth_client):
     code = walk_connect()["code"]
     other = smartcar.AuthClient(
         settings.SMARTCAR_EMULATOR_CLIENT_ID,
@@ -201,7 +202,49 @@ def test_code_with_another_redirect_uri_is_rejected(walk_connect, emulator_url):
     with pytest.raises(smartcar.SmartcarException) as excinfo:
         other.exchange_code(code)
 
-    assert excinfo.value.type == "invalid_request"
+    assert (excinfo.value.status_code, excinfo.value.type) == (400, "invalid_grant")
+    assert excinfo.value.message == "Unauthorized redirect_uri: http://127.0.0.1:8000/exchange"
+    assert auth_client.exchange_code(code).access_token
+
+
+def test_code_without_redirect_uri_is_invalid_grant(walk_connect, emulator_url):
+    response = requests.post(
+        f"{emulator_url}/auth/oauth/token",
+        data={"grant_type": "authorization_code", "code": walk_connect()["code"]},
+        auth=(settings.SMARTCAR_EMULATOR_CLIENT_ID, settings.SMARTCAR_EMULATOR_CLIENT_SECRET),
+        timeout=10,
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {"error": "invalid_grant", "error_description": "Unauthorized redirect_uri: "}
+
+
+def test_a_make_the_application_is_not_enabled_for_is_unauthorized_client(walk_connect, auth_client, control):
+    control("PUT", "application", json={"enabled_makes": ["TESLA"]})
+    cars = control("GET", "users/big_fleet/vehicles").json()["vehicles"]
+    nissan = next(car["vehicle_id"] for car in cars if car["make"] == "NISSAN")
+    code = walk_connect("big_fleet", vehicles=[nissan])["code"]
+
+    with pytest.raises(smartcar.SmartcarException) as excinfo:
+        auth_client.exchange_code(code)
+
+    assert (excinfo.value.status_code, excinfo.value.type) == (400, "unauthorized_client")
+    assert excinfo.value.message == "Application not authorized to requested make(s): NISSAN"
+    control("PUT", "application", json={"enabled_makes": []})
+    assert auth_client.exchange_code(code).access_token
+
+
+def test_enabled_makes_are_checked_as_a_list_of_names(control):
+    assert control("GET", "application").json()["enabled_makes"] == []
+    assert control("PUT", "application", json={"enabled_makes": ["tesla", "bmw"]}).json()["enabled_makes"] == [
+        "BMW",
+        "TESLA",
+    ]
+
+    response = control("PUT", "application", json={"enabled_makes": "TESLA"})
+
+    assert response.status_code == 400
+    assert "enabled_makes" in response.json()["error"]
 
 
 def test_wrong_client_secret_is_invalid_client_401(walk_connect, emulator_url):
@@ -299,7 +342,8 @@ def test_access_token_expires_after_two_hours(connected, control):
         smartcar.get_user(access.access_token)
 
     assert (excinfo.value.status_code, excinfo.value.type) == (401, "AUTHENTICATION")
-    assert excinfo.value.resolution == {"type": "REAUTHENTICATE", "url": None}
+    # As smartcar.com/docs/errors/api-errors/authentication-errors shows it: no resolution.
+    assert excinfo.value.resolution == {"type": None, "url": None}
 
 
 def test_user_id_is_stable_across_connections(connected):
