@@ -493,11 +493,15 @@ and the due scan need nothing: the scan stays in milliseconds at a million conne
                     "main process", 0
                 )
                 / max(profile.samples, 1),
-                "the refresh service (`vehicles.services.tokens._refresh`)": profile.share("_refresh", "vehicles/services/tokens.py"),
+                "the refresh service (`vehicles.services.tokens._refresh`)": profile.share(
+                    "_refresh", "vehicles/services/tokens.py"
+                ),
                 "the token call inside it (`smartcar_client.refresh_tokens`, the SDK and requests)": profile.share(
                     "refresh_tokens", "vehicles/smartcar_client.py"
                 ),
-                "locking the row (`vehicles.services.tokens._lock`)": profile.share("_lock", "vehicles/services/tokens.py"),
+                "locking the row (`vehicles.services.tokens._lock`)": profile.share(
+                    "_lock", "vehicles/services/tokens.py"
+                ),
                 "saving the row (`Model.save`)": profile.share("Model.save", "django/db/models/base.py"),
                 "opening a PostgreSQL connection (`BaseDatabaseWrapper.connect`)": profile.share(
                     "BaseDatabaseWrapper.connect"
