@@ -121,6 +121,23 @@ def test_the_page_hides_what_was_not_granted(alice_client, connected_with, setti
     assert sorted(Vehicle.objects.get(pk=vehicle.pk).data["signals"]) == ["odometer-traveleddistance"]
 
 
+def test_a_fetch_keeps_the_vin_in_its_column_and_a_fetch_without_one_keeps_the_vin_known(connected_with):
+    vehicle = connected_with()[0]
+    vin = car_at_emulator(vehicle).vin
+
+    tasks.sync_vehicle.apply(args=[vehicle.pk])
+    assert (vehicle.vin, Vehicle.objects.get(pk=vehicle.pk).vin) == ("", vin)
+
+    # Connected again without read_vin: the car's data comes without its VIN, and the VIN known stays searchable.
+    connected_with(scopes=["read_vehicle_info", "read_odometer"])
+    tasks.sync_vehicle.apply(args=[vehicle.pk])
+
+    stored = Vehicle.objects.get(pk=vehicle.pk)
+    assert "odometer-traveleddistance" in stored.data["signals"]
+    assert "vehicleidentification-vin" not in stored.data["signals"]
+    assert stored.vin == vin
+
+
 def test_refresh_queues_a_fetch_and_the_page_reloads_until_it_lands(alice_client, connected_with):
     vehicle = connected_with()[0]
     before = calls_for(vehicle)

@@ -12,8 +12,14 @@ from accounts.models import User
 from vehicles import smartcar_client
 from vehicles.models import Vehicle, VehicleCommand
 from vehicles.services.tokens import with_access_token
-from vehicles.services.vehicle_data import SyncNotQueued, VehicleBusy, check_retry_window, note_rate_limit, request_sync
-from vehicles.smartcar_client import ReauthRequired, SmartcarError
+from vehicles.services.vehicle_data import (
+    SyncNotQueued,
+    VehicleBusy,
+    check_retry_window,
+    failure_message,
+    request_sync,
+)
+from vehicles.smartcar_client import SmartcarError
 
 logger = logging.getLogger(__name__)
 
@@ -42,13 +48,8 @@ def send_command(*, vehicle: Vehicle, user: User, action: str) -> VehicleCommand
                         access_token=token, vehicle_id=vehicle.smartcar_vehicle_id, action=action
                     ),
                 )
-        except VehicleBusy as exc:
-            message = str(exc)
-        except ReauthRequired:
-            message = "Smartcar no longer accepts this connection. Reconnect your car to send commands."
-        except SmartcarError as exc:
-            note_rate_limit(vehicle, exc)
-            message = exc.user_message
+        except (VehicleBusy, SmartcarError) as exc:
+            message = failure_message(vehicle=vehicle, error=exc, reconnect_to="send commands")
             if isinstance(exc, smartcar_client.Transient) and exc.unknown_outcome:
                 message = (
                     "Smartcar did not answer in time: the command may still reach your car. Check before retrying."

@@ -22,6 +22,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_RETRY_AFTER = timedelta(seconds=60)
 # A queued fetch that has not landed after this long is no longer shown as in progress.
 SYNC_PENDING_FOR = timedelta(minutes=2)
+# The signal that carries the car's VIN (Smartcar's VehicleIdentification.VIN).
+VIN_SIGNAL = "vehicleidentification-vin"
 
 
 class VehicleBusy(Exception):
@@ -48,6 +50,19 @@ def note_rate_limit(vehicle: Vehicle, error: SmartcarError) -> None:
         wait = timedelta(seconds=error.retry_after) if error.retry_after is not None else DEFAULT_RETRY_AFTER
         vehicle.retry_not_before = timezone.now() + wait
         Vehicle.objects.filter(pk=vehicle.pk).update(retry_not_before=vehicle.retry_not_before)
+
+
+def failure_message(*, vehicle: Vehicle, error: VehicleBusy | SmartcarError, reconnect_to: str) -> str:
+    """What to tell the person about a call for `vehicle` that failed, after noting a rate limit on the vehicle.
+    `reconnect_to` ends the advice for a grant Smartcar no longer accepts ("see its data")."""
+    if isinstance(error, VehicleBusy):
+        return str(error)
+    if isinstance(error, ReauthRequired):
+        return f"Smartcar no longer accepts this connection. Reconnect your car to {reconnect_to}."
+    note_rate_limit(vehicle, error)
+    if vehicle.retry_not_before and vehicle.retry_not_before > timezone.now():
+        return f"{error.user_message} {VehicleBusy(vehicle.retry_not_before)}"
+    return error.user_message
 
 
 def request_sync(*, vehicle: Vehicle) -> None:
@@ -79,23 +94,27 @@ def sync_vehicle_data(*, vehicle_id: int) -> Vehicle | None:
             vehicle.connection,
             lambda token: smartcar_client.get_signals(access_token=token, vehicle_id=vehicle.smartcar_vehicle_id),
         )
-    except VehicleBusy as exc:
-        message = str(exc)
-    except ReauthRequired:
-        message = "Smartcar no longer accepts this connection. Reconnect your car to see its data."
-    except SmartcarError as exc:
-        note_rate_limit(vehicle, exc)
-        message = exc.user_message
-        if vehicle.retry_not_before and vehicle.retry_not_before > timezone.now():
-            message = f"{message} {VehicleBusy(vehicle.retry_not_before)}"
+    except (VehicleBusy, SmartcarError) as exc:
+        message = failure_message(vehicle=vehicle, error=exc, reconnect_to="see its data")
     else:
         vehicle.data = {"signals": {signal.code: _stored(signal) for signal in signals}}
+        # A fetch without the VIN (a grant without read_vin, a car that could not say) keeps the one known.
+        vehicle.vin = _vin(signals) or vehicle.vin
         vehicle.data_fetched_at = timezone.now()
     vehicle.sync_error = message[:300]
     vehicle.sync_requested_at = None
-    vehicle.save(update_fields=["data", "data_fetched_at", "sync_error", "sync_requested_at", "updated_at"])
+    vehicle.save(update_fields=["data", "vin", "data_fetched_at", "sync_error", "sync_requested_at", "updated_at"])
     logger.info("vehicle fetch vehicle_id=%s outcome=%s", vehicle_id, "failed" if message else "ok")
     return vehicle
+
+
+def _vin(signals: list[smartcar_client.Signal]) -> str:
+    for signal in signals:
+        value = signal.body.get("value")
+        # A VIN has 17 characters (ISO 3779): a longer value is not one.
+        if signal.code == VIN_SIGNAL and signal.status == "SUCCESS" and isinstance(value, str) and len(value) <= 17:
+            return value
+    return ""
 
 
 def _stored(signal: smartcar_client.Signal) -> dict:
