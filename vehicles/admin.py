@@ -1,4 +1,5 @@
-"""Connections and vehicles in the admin: who is connected, which cars, which grants fail and why; never a token."""
+"""Connections and vehicles in the admin, on their pages and the user's: who is connected, which cars, which grants
+fail and why; never a token."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince, timeuntil
 from kombu.exceptions import OperationalError
 
+from accounts import admin as accounts_admin
+from accounts.models import User
 from vehicles.models import SmartcarConnection, Vehicle
 from vehicles.services import disconnect, tokens
 from vehicles.smartcar_client import REFRESH_TOKEN_LIFETIME
@@ -106,9 +109,11 @@ def connections_for_admin(queryset: QuerySet) -> QuerySet:
     return queryset.defer(*TOKEN_FIELDS).annotate(vehicle_count=Count("vehicles", distinct=True))
 
 
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
+# Connections and vehicles come only from Smartcar Connect, and only the token choke point may write a connection: an
+# admin save would write back the token pair it loaded, over one a concurrent refresh had just stored. Removing goes
+# through the connection's "disconnect", which revokes at Smartcar first; a plain delete would leave the grant alive.
+class ReadOnlyMixin:
+    """For a ModelAdmin or an inline whose rows the admin shows and never adds, changes or deletes."""
 
     def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
@@ -118,6 +123,11 @@ class ReadOnlyInline(admin.TabularInline):
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
+
+
+class ReadOnlyInline(ReadOnlyMixin, admin.TabularInline):
+    extra = 0
+    can_delete = False
 
 
 class SmartcarConnectionInline(ConnectionColumns, ReadOnlyInline):
@@ -137,7 +147,7 @@ class SmartcarConnectionInline(ConnectionColumns, ReadOnlyInline):
 
 class VehicleInline(ReadOnlyInline):
     model = Vehicle
-    fields = ("vehicle", "smartcar_vehicle_id", "connection_status", "data_fetched_at")
+    fields = ("vehicle", "vin", "smartcar_vehicle_id", "connection_status", "data_fetched_at")
     readonly_fields = fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
@@ -153,7 +163,7 @@ class VehicleInline(ReadOnlyInline):
 
 
 @admin.register(SmartcarConnection)
-class SmartcarConnectionAdmin(ConnectionColumns, admin.ModelAdmin):
+class SmartcarConnectionAdmin(ReadOnlyMixin, ConnectionColumns, admin.ModelAdmin):
     list_display = (
         "smartcar_user_id",
         "owner_link",
@@ -174,7 +184,7 @@ class SmartcarConnectionAdmin(ConnectionColumns, admin.ModelAdmin):
         "vehicles__smartcar_vehicle_id",
         "vehicles__make",
         "vehicles__model",
-        "vehicles__data__vin",
+        "vehicles__vin",
     )
     search_help_text = "Owner's email, Smartcar user or vehicle id, or a vehicle's make, model or VIN."
     ordering = ("-connected_at",)
@@ -203,18 +213,6 @@ class SmartcarConnectionAdmin(ConnectionColumns, admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return connections_for_admin(super().get_queryset(request))
-
-    # Connections come only from Smartcar Connect, and only the token choke point may write one: an admin save
-    # would write back the token pair it loaded, over one a concurrent refresh had just stored. Removing goes
-    # through "disconnect", which revokes at Smartcar first; a plain delete would leave the grant alive there.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: SmartcarConnection | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: SmartcarConnection | None = None) -> bool:
-        return False
 
     def has_refresh_permission(self, request: HttpRequest) -> bool:
         return self._has_model_permission(request, "change")
@@ -295,8 +293,8 @@ class SmartcarConnectionAdmin(ConnectionColumns, admin.ModelAdmin):
 
 
 @admin.register(Vehicle)
-class VehicleAdmin(admin.ModelAdmin):
-    list_display = ("make", "model", "year", "owner_link", "connection_status", "data_fetched_at")
+class VehicleAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("make", "model", "year", "vin", "owner_link", "connection_status", "data_fetched_at")
     list_display_links = ("make", "model")
     list_filter = ("make", "year", "connection__status")
     list_select_related = ("owner", "connection")
@@ -306,12 +304,12 @@ class VehicleAdmin(admin.ModelAdmin):
         "smartcar_vehicle_id",
         "owner__email",
         "connection__smartcar_user_id",
-        "data__vin",
+        "vin",
     )
     search_help_text = "Make, model, Smartcar vehicle or user id, owner's email, or VIN."
     exclude = ("data",)
     fieldsets = (
-        (None, {"fields": ("make", "model", "year", "smartcar_vehicle_id")}),
+        (None, {"fields": ("make", "model", "year", "vin", "smartcar_vehicle_id")}),
         ("Owner and connection", {"fields": ("owner_link", "connection_link", "connection_status")}),
         ("Latest data", {"fields": ("data_fetched_at", "data_snapshot")}),
         ("Record", {"fields": ("created_at", "updated_at")}),
@@ -320,16 +318,6 @@ class VehicleAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).select_related("owner", "connection").defer(*CONNECTION_TOKEN_FIELDS)
-
-    # Vehicles come only from Smartcar Connect and leave through the connection's "disconnect".
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Vehicle | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Vehicle | None = None) -> bool:
-        return False
 
     @admin.display(description="owner", ordering="owner__email")
     def owner_link(self, vehicle: Vehicle) -> str:
@@ -346,3 +334,31 @@ class VehicleAdmin(admin.ModelAdmin):
     @admin.display(description="latest data")
     def data_snapshot(self, vehicle: Vehicle) -> str:
         return render_snapshot(vehicle.data) if vehicle.data else "Nothing fetched yet."
+
+
+class UserAdmin(accounts_admin.UserAdmin):
+    """The accounts app's user admin, with the person's connections and vehicles."""
+
+    inlines = [*accounts_admin.UserAdmin.inlines, SmartcarConnectionInline, VehicleInline]
+
+    def get_inlines(self, request: HttpRequest, obj: User | None) -> list:
+        # Connections and vehicles only come from Smartcar Connect: a new user has none to show.
+        return super().get_inlines(request, obj) if obj is not None else []
+
+    def get_deleted_objects(self, objs: list[User] | QuerySet, request: HttpRequest) -> tuple:
+        deletable, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        connections = SmartcarConnection.objects.filter(owner__in=objs).select_related("owner").defer(*TOKEN_FIELDS)
+        if connections:
+            # Deleting the rows would forget the tokens and leave the grants alive at Smartcar: an operator
+            # disconnects first (which revokes there), and the connection admin's refusal to delete means that.
+            protected = [
+                *protected,
+                *(format_html("Smartcar connection: {} (disconnect it first)", admin_link(c)) for c in connections),
+            ]
+            perms_needed -= {SmartcarConnection._meta.verbose_name, Vehicle._meta.verbose_name}
+        return deletable, model_count, perms_needed, protected
+
+
+# The accounts app knows nothing of vehicles: this app puts its inlines on the user's page itself.
+admin.site.unregister(User)
+admin.site.register(User, UserAdmin)

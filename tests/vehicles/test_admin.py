@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import importlib
+import json
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from unittest import mock
@@ -18,13 +20,16 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from accounts.models import User
+from smartcar_emulator.models import EmulatedVehicle
 from tests.factories import SmartcarConnectionFactory, UserFactory, VehicleFactory
 from tests.helpers import take_queued_tasks
+from tests.vehicles.conftest import fetched
 from vehicles import smartcar_client
 from vehicles.models import SmartcarConnection, Vehicle
 from vehicles.tasks import refresh_connection
 
 support_migration = importlib.import_module("vehicles.migrations.0003_support_group")
+vin_migration = importlib.import_module("vehicles.migrations.0008_fill_vehicle_vins")
 
 CONNECTIONS = "admin:vehicles_smartcarconnection_changelist"
 VEHICLES = "admin:vehicles_vehicle_changelist"
@@ -351,29 +356,85 @@ def test_health_filter_finds_connections_expiring_soon_and_those_whose_refresh_f
     assert listed() == {expiring.pk, aging.pk, failing.pk, healthy.pk}
 
 
-def test_connection_search_reaches_owner_ids_and_vehicles_and_counts_stay_right(admin_client):
-    connection = SmartcarConnectionFactory(owner__email="carol@example.com")
-    tesla = VehicleFactory(connection=connection, make="TESLA", model="Model Y", data={"vin": "5YJ3E1EA7KF317000"})
-    VehicleFactory(connection=connection, make="BMW", model="i4")
+def vin_at_emulator(vehicle: Vehicle) -> str:
+    return EmulatedVehicle.objects.get(vehicle_id=vehicle.smartcar_vehicle_id).vin
+
+
+@pytest.mark.django_db(transaction=True)
+def test_vin_search_finds_a_car_by_the_last_five_characters_of_the_vin_it_reported(admin_client, fetched_vehicle):
+    vin = vin_at_emulator(fetched_vehicle)
+    VehicleFactory()
+
+    for term in (vin[-5:], vin[-5:].lower(), vin):
+        response = admin_client.get(reverse(VEHICLES), {"q": term})
+        assert [v.pk for v in response.context["cl"].result_list] == [fetched_vehicle.pk], term
+    assert f'<td class="field-vin">{vin}</td>' in response.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_vin_shows_in_the_vehicle_rows_of_the_user_and_connection_pages(admin_client, fetched_vehicle):
+    vin = vin_at_emulator(fetched_vehicle)
+
+    for obj in (fetched_vehicle.owner, fetched_vehicle.connection):
+        page = admin_client.get(admin_url(obj, "change")).content.decode()
+        assert re.search(rf'<td class="field-vin">\s*<p>{vin}</p>', page), obj
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_fills_the_vin_of_data_fetched_before_the_column(admin_client, fetched_vehicle):
+    vin = vin_at_emulator(fetched_vehicle)
+    Vehicle.objects.update(vin="")
+    never_fetched = set(Vehicle.objects.exclude(pk=fetched_vehicle.pk).values_list("pk", flat=True))
+    assert never_fetched
+
+    vin_migration.fill_vins(django_apps, db_connection.schema_editor())
+
+    vins = dict(Vehicle.objects.values_list("pk", "vin"))
+    assert vins == {fetched_vehicle.pk: vin} | dict.fromkeys(never_fetched, "")
+    found = admin_client.get(reverse(VEHICLES), {"q": vin[-5:]}).context["cl"].result_list
+    assert [v.pk for v in found] == [fetched_vehicle.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_connection_search_reaches_owner_ids_and_vehicles_and_counts_stay_right(admin_client, fetched_vehicle):
+    connection = fetched_vehicle.connection
+    vehicle_count = connection.vehicles.count()
     SmartcarConnectionFactory()
-
-    for term in ("carol@", connection.smartcar_user_id, tesla.smartcar_vehicle_id, "tesla", "model y", "KF317"):
-        rows = admin_client.get(reverse(CONNECTIONS), {"q": term}).context["cl"].result_list
-        assert [(row.pk, row.vehicle_count) for row in rows] == [(connection.pk, 2)], term
-
-
-def test_vehicle_page_shows_its_data_escaped_and_links_to_its_connection_and_owner(admin_client):
-    vehicle = VehicleFactory(
-        data={"odometer": {"distance": 1234.5}, "<b>note</b>": "<script>alert(1)</script>", "doors": [1, None]},
-        data_fetched_at=timezone.now(),
+    terms = (
+        "alice@",
+        connection.smartcar_user_id,
+        fetched_vehicle.smartcar_vehicle_id,
+        fetched_vehicle.make.lower(),
+        fetched_vehicle.model.lower(),
+        vin_at_emulator(fetched_vehicle)[-5:],
     )
 
-    page = admin_client.get(admin_url(vehicle, "change")).content.decode()
+    for term in terms:
+        rows = admin_client.get(reverse(CONNECTIONS), {"q": term}).context["cl"].result_list
+        assert [(row.pk, row.vehicle_count) for row in rows] == [(connection.pk, vehicle_count)], term
 
-    assert "<dt>odometer</dt><dd><dl><dt>distance</dt><dd>1234.5</dd></dl></dd>" in page
-    assert "<dt>&lt;b&gt;note&lt;/b&gt;</dt><dd>&lt;script&gt;alert(1)&lt;/script&gt;</dd>" in page
-    assert "<ol><li>1</li><li>null</li></ol>" in page
-    assert "<script>alert(1)" not in page
+
+@pytest.mark.django_db(transaction=True)
+def test_vehicle_page_shows_its_data_escaped_and_links_to_its_connection_and_owner(admin_client, connected_vehicle):
+    # What a car maker's system could put in a value, served by the emulator through the real client.
+    EmulatedVehicle.objects.filter(vehicle_id=connected_vehicle.smartcar_vehicle_id).update(vin="<b>VIN</b>1")
+    vehicle = fetched(connected_vehicle)
+    signals = vehicle.data["signals"]
+    odometer = signals["odometer-traveleddistance"]["body"]
+    lists = [body["values"] for body in (signal.get("body") or {} for signal in signals.values()) if "values" in body]
+
+    page = admin_client.get(admin_url(vehicle, "change")).content.decode()
+    listed = admin_client.get(reverse(VEHICLES)).content.decode()
+
+    assert "<dt>odometer-traveleddistance</dt>" in page
+    assert f"<dt>value</dt><dd>{json.dumps(odometer['value'])}</dd>" in page
+    assert f"<dt>unit</dt><dd>{odometer['unit']}</dd>" in page
+    assert lists
+    assert page.count("<dt>values</dt><dd><ol><li>") == len(lists)
+    assert "<dt>value</dt><dd>&lt;b&gt;VIN&lt;/b&gt;1</dd>" in page
+    assert "<b>VIN</b>" not in page
+    assert "&lt;b&gt;VIN&lt;/b&gt;1" in listed
+    assert "<b>VIN</b>" not in listed
     assert admin_url(vehicle.connection, "change") in page
     assert admin_url(vehicle.owner, "change") in page
     connection_page = admin_client.get(admin_url(vehicle.connection, "change")).content.decode()
