@@ -1,5 +1,4 @@
-"""Connections and vehicles in the admin, on their pages and the user's: who is connected, which cars, which grants
-fail and why; never a token."""
+"""Connections and vehicles in the admin: who is connected, which cars, which grants fail and why; never a token."""
 
 from __future__ import annotations
 
