@@ -63,7 +63,7 @@ def hint(secret: str) -> str:
 
 
 @transaction.atomic(using=database_alias())
-def approve(
+def issue_code(
     *, user: EmulatorUser, client_id: str, redirect_uri: str, scopes: list[str], vehicles: list[EmulatedVehicle]
 ) -> str:
     """Record Connect's approval as a grant, and return the code that trades it for its first tokens."""

@@ -194,7 +194,7 @@ def decide(request: HttpRequest) -> HttpResponse:
 
 
 def _approve(flow: dict, user: EmulatorUser, vehicles: list[EmulatedVehicle]) -> HttpResponseRedirect:
-    code = services.approve(
+    code = services.issue_code(
         user=user,
         client_id=flow["client_id"],
         redirect_uri=flow["redirect_uri"],
