@@ -52,7 +52,7 @@ CATALOG = (
         Powertrain.BEV,
         battery_kwh=57.5,
         electric_range_km=438,
-        features=frozenset({"front_trunk", "nickname"}),
+        features=frozenset({"front_trunk"}),
     ),
     CarModel("NISSAN", "LEAF", 2021, Powertrain.BEV, battery_kwh=40, electric_range_km=240),
     CarModel("VOLKSWAGEN", "ID.4", 2023, Powertrain.BEV, battery_kwh=77, electric_range_km=443),

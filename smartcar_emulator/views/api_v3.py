@@ -68,15 +68,6 @@ SIGNALS = (
         static=True,
     ),
     Signal(
-        "vehicleidentification-nickname",
-        "Nickname",
-        "VehicleIdentification",
-        "read_vehicle_info",
-        lambda c, u: {"value": f"My {c.model}"},
-        feature="nickname",
-        static=True,
-    ),
-    Signal(
         "odometer-traveleddistance",
         "TraveledDistance",
         "Odometer",
@@ -188,14 +179,18 @@ SIGNALS = (
         "Doors",
         "Closure",
         "read_security",
-        lambda c, u: {"values": _grid(lambda i: {"isOpen": False, "isLocked": c.is_locked}), "rowCount": 2},
+        lambda c, u: {
+            "values": _grid(lambda i: {"isOpen": False, "isLocked": c.is_locked}),
+            "rowCount": 2,
+            "columnCount": 2,
+        },
     ),
     Signal(
         "closure-windows",
         "Windows",
         "Closure",
         "read_security",
-        lambda c, u: {"values": _grid(lambda i: {"isOpen": False}), "rowCount": 2},
+        lambda c, u: {"values": _grid(lambda i: {"isOpen": False}), "rowCount": 2, "columnCount": 2},
     ),
     Signal(
         "closure-sunroof",
