@@ -36,6 +36,7 @@ RUN DJANGO_SECRET_KEY=collectstatic-only-placeholder \
     SMARTCAR_CLIENT_ID=placeholder \
     SMARTCAR_CLIENT_SECRET=placeholder \
     SMARTCAR_REDIRECT_URI=https://localhost/exchange \
+    SMARTCAR_MODE=live \
     SMARTCAR_EMULATOR=true \
     SMARTCAR_EMULATOR_ALLOWED_IN_PRODUCTION=true \
     python manage.py collectstatic --noinput

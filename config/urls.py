@@ -20,6 +20,7 @@ urlpatterns = [
     path("exchange", vehicle_views.exchange, name="exchange"),
     path("vehicle", RedirectView.as_view(pattern_name="vehicles:list", permanent=False)),
     path("vehicles/", include("vehicles.urls")),
+    path("webhooks/smartcar/", vehicle_views.smartcar_webhook, name="smartcar-webhook"),
     path(settings.ADMIN_URL, admin.site.urls),
 ]
 

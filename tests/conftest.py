@@ -74,6 +74,7 @@ def emulator(live_server, settings, monkeypatch) -> str:
         "API_ORIGIN": f"{base}/api",
         "VEHICLE_API_V3_ORIGIN": f"{base}/vehicle-api",
     }
+    settings.SMARTCAR_IAM_TOKEN_URL = f"{base}/iam/oauth2/token"
     for name, url in origins.items():
         setattr(settings, f"SMARTCAR_{name}", url)
         # Tests that call the SDK directly; the application sets these itself from its settings.

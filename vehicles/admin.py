@@ -22,7 +22,7 @@ from kombu.exceptions import OperationalError
 
 from accounts import admin as accounts_admin
 from accounts.models import User
-from vehicles.models import SmartcarConnection, Vehicle
+from vehicles.models import SmartcarConnection, Vehicle, WebhookEvent
 from vehicles.services import disconnect, tokens
 from vehicles.smartcar_client import REFRESH_TOKEN_LIFETIME
 from vehicles.tasks import refresh_connection
@@ -42,8 +42,14 @@ def admin_link(obj: Model, text: object | None = None) -> str:
     return format_html('<a href="{}">{}</a>', url, obj if text is None else text)
 
 
-def humanize_expiry(moment: datetime) -> str:
-    """'in 25 minutes', or 'expired 3 hours ago'."""
+# An API Authentication connection has no tokens of its own: the application token serves it.
+NO_OWN_TOKEN = "none (application token)"  # noqa: S105 - a label, not a secret
+
+
+def humanize_expiry(moment: datetime | None) -> str:
+    """'in 25 minutes', or 'expired 3 hours ago' ('no token of its own' for an application-token connection)."""
+    if moment is None:
+        return NO_OWN_TOKEN
     now = timezone.now()
     if moment <= now:
         return f"expired {timesince(moment, now)} ago"
@@ -91,6 +97,8 @@ class ConnectionColumns:
 
     @admin.display(description="refresh token age", ordering="-refresh_expires_at")
     def refresh_token_age(self, connection: SmartcarConnection) -> str:
+        if connection.refresh_expires_at is None:
+            return NO_OWN_TOKEN
         # Smartcar only says how long an access token lives; a refresh token lives a documented 60 days.
         return timesince(connection.refresh_expires_at - REFRESH_TOKEN_LIFETIME)
 
@@ -167,6 +175,7 @@ class SmartcarConnectionAdmin(ReadOnlyMixin, ConnectionColumns, admin.ModelAdmin
         "smartcar_user_id",
         "owner_link",
         "status",
+        "auth",
         "access_token_expires",
         "refresh_token_age",
         "refresh_token_expires",
@@ -175,7 +184,7 @@ class SmartcarConnectionAdmin(ReadOnlyMixin, ConnectionColumns, admin.ModelAdmin
         "vehicle_count",
     )
     list_display_links = ("smartcar_user_id",)
-    list_filter = ("status", ConnectionHealthFilter)
+    list_filter = ("status", "auth", ConnectionHealthFilter)
     list_select_related = ("owner",)
     search_fields = (
         "owner__email",
@@ -189,7 +198,7 @@ class SmartcarConnectionAdmin(ReadOnlyMixin, ConnectionColumns, admin.ModelAdmin
     ordering = ("-connected_at",)
     exclude = TOKEN_FIELDS
     fieldsets = (
-        (None, {"fields": ("owner_link", "smartcar_user_id", "status", "scopes", "connected_at")}),
+        (None, {"fields": ("owner_link", "smartcar_user_id", "auth", "status", "scopes", "connected_at")}),
         (
             "Tokens (never shown: only their times)",
             {
@@ -310,7 +319,8 @@ class VehicleAdmin(ReadOnlyMixin, admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("make", "model", "year", "vin", "smartcar_vehicle_id")}),
         ("Owner and connection", {"fields": ("owner_link", "connection_link", "connection_status")}),
-        ("Latest data", {"fields": ("data_fetched_at", "data_snapshot")}),
+        ("Latest data", {"fields": ("data_fetched_at", "data_pushed_at", "car_state", "data_snapshot")}),
+        ("Webhook", {"fields": ("webhook_subscribed_at", "webhook_error")}),
         ("Record", {"fields": ("created_at", "updated_at")}),
     )
     readonly_fields = helpers.flatten_fieldsets(fieldsets)
@@ -330,9 +340,47 @@ class VehicleAdmin(ReadOnlyMixin, admin.ModelAdmin):
     def connection_status(self, vehicle: Vehicle) -> str:
         return admin_link(vehicle.connection, vehicle.connection.get_status_display())
 
+    @admin.display(description="what Smartcar says the car cannot do")
+    def car_state(self, vehicle: Vehicle) -> str:
+        if not vehicle.state_error_type and not vehicle.state_error_code:
+            return "nothing"
+        since = f"{vehicle.state_error_at:%Y-%m-%d %H:%M} UTC" if vehicle.state_error_at else "a while"
+        return f"{vehicle.state_error_type} / {vehicle.state_error_code}, since {since}"
+
     @admin.display(description="latest data")
     def data_snapshot(self, vehicle: Vehicle) -> str:
         return render_snapshot(vehicle.data) if vehicle.data else "Nothing fetched yet."
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Smartcar's webhook deliveries as they were processed. Never the signature or a token; not the raw body either,
+    which can hold a car's precise location."""
+
+    list_display = ("received_at", "event_type", "smartcar_vehicle_id", "outcome", "detail", "processing_ms")
+    list_filter = ("outcome", "event_type", ("received_at", admin.DateFieldListFilter))
+    search_fields = ("event_id", "smartcar_vehicle_id")
+    search_help_text = "Smartcar's event id or vehicle id."
+    date_hierarchy = "received_at"
+    fields = (
+        "event_id",
+        "event_type",
+        "vehicle_link",
+        "received_at",
+        "processed_at",
+        "outcome",
+        "detail",
+        "processing_ms",
+    )
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).defer("body")
+
+    @admin.display(description="vehicle", ordering="smartcar_vehicle_id")
+    def vehicle_link(self, event: WebhookEvent) -> str:
+        vehicle = Vehicle.objects.filter(smartcar_vehicle_id=event.smartcar_vehicle_id).order_by("pk").first()
+        return admin_link(vehicle) if vehicle else (event.smartcar_vehicle_id or "—")
 
 
 class UserAdmin(accounts_admin.UserAdmin):

@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
 from django.conf import settings
-from django.core.checks import Error, register
+from django.core.checks import Error, Warning, register
 
 SMARTCAR_MODES = ("test", "simulated", "live")
 MINIMUM_SYNC_MINUTES = 15
@@ -78,3 +78,29 @@ def check_smartcar_settings(app_configs=None, **kwargs) -> list[Error]:
     if settings.SMARTCAR_MODE not in SMARTCAR_MODES:
         errors.append(Error(f"SMARTCAR_MODE must be one of {', '.join(SMARTCAR_MODES)}.", id="vehicles.E006"))
     return errors
+
+
+@register()
+def check_smartcar_auth(app_configs=None, **kwargs) -> list[Error | Warning]:
+    """The auth mode must match the application (docs/operations.md, "Which auth mode is my application?")."""
+    if settings.SMARTCAR_AUTH == "application":
+        if settings.SMARTCAR_API_CLIENT_ID and settings.SMARTCAR_API_CLIENT_SECRET:
+            return []
+        return [
+            Error(
+                "SMARTCAR_AUTH is application, but SMARTCAR_API_CLIENT_ID or SMARTCAR_API_CLIENT_SECRET is not set.",
+                hint="API Authentication's client id starts with client_; both are in the Smartcar dashboard.",
+                id="vehicles.E009",
+            )
+        ]
+    if settings.SMARTCAR_CLIENT_ID.startswith("client_"):
+        return [
+            Warning(
+                "SMARTCAR_CLIENT_ID starts with client_, which is an API Authentication client id, while SMARTCAR_AUTH "
+                "is vehicle-tokens.",
+                hint="Set SMARTCAR_AUTH=application with SMARTCAR_API_CLIENT_ID/SECRET, and SMARTCAR_CLIENT_ID to the "
+                "application id Connect uses.",
+                id="vehicles.W001",
+            )
+        ]
+    return []

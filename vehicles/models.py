@@ -21,12 +21,20 @@ class SmartcarConnection(models.Model):
         NEEDS_REAUTH = "needs_reauth", "Needs reconnecting"
         REVOKED = "revoked", "Revoked"
 
+    class Auth(models.TextChoices):
+        # Its own access and refresh tokens, from Connect's code.
+        VEHICLE_TOKENS = "vehicle-tokens", "Vehicle tokens"
+        # Smartcar's API Authentication: no tokens of its own; the application token and the Smartcar user id.
+        APPLICATION = "application", "Application token"
+
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="smartcar_connections")
     smartcar_user_id = models.CharField(max_length=100)
-    access_token = EncryptedTextField()
-    refresh_token = EncryptedTextField()
-    access_expires_at = models.DateTimeField()
-    refresh_expires_at = models.DateTimeField()
+    auth = models.CharField(max_length=20, choices=Auth.choices, default=Auth.VEHICLE_TOKENS)
+    # Empty (and the expiries None) for a connection on the application token.
+    access_token = EncryptedTextField(blank=True)
+    refresh_token = EncryptedTextField(blank=True)
+    access_expires_at = models.DateTimeField(null=True, blank=True)
+    refresh_expires_at = models.DateTimeField(null=True, blank=True)
     scopes = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
     # Bumped on every change of the token pair, so that a holder of an old pair can tell it is stale.
@@ -79,8 +87,13 @@ class SmartcarConnection(models.Model):
     def __repr__(self) -> str:
         return f"<SmartcarConnection {self.pk} owner={self.owner_id} status={self.status} v{self.token_version}>"
 
+    @property
+    def api_user_id(self) -> str | None:
+        """The Smartcar user id to send as `sc-user-id` (API Authentication), or None with the vehicle's own tokens."""
+        return self.smartcar_user_id if self.auth == self.Auth.APPLICATION else None
+
     def access_token_valid_for(self, margin: timedelta) -> bool:
-        return self.access_expires_at > timezone.now() + margin
+        return self.access_expires_at is not None and self.access_expires_at > timezone.now() + margin
 
     def set_tokens(self, *, access_token: str, refresh_token: str, access_expires_at, refresh_expires_at) -> None:
         """A new pair from Smartcar: the connection is active again at the next token version, with no refresh in
@@ -95,6 +108,30 @@ class SmartcarConnection(models.Model):
         self.last_refreshed_at = timezone.now()
         self.last_error = ""
         self.last_error_at = None
+
+
+class ApplicationToken(models.Model):
+    """The one application token of Smartcar's API Authentication (client credentials, about an hour long): it reads
+    every connected user's cars, so it is kept encrypted like the per-vehicle tokens. One row."""
+
+    access_token = EncryptedTextField(blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    minted_at = models.DateTimeField(null=True, blank=True)
+    # Bumped on every new token, so that a holder of an old one can tell it is stale.
+    token_version = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        # Not in the admin, and no permission to see it: nobody needs to look at the token itself.
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"application token v{self.token_version}"
+
+    def __repr__(self) -> str:
+        return f"<ApplicationToken v{self.token_version} expires_at={self.expires_at}>"
+
+    def valid_for(self, margin: timedelta) -> bool:
+        return bool(self.access_token) and self.expires_at is not None and self.expires_at > timezone.now() + margin
 
 
 class VehicleQuerySet(models.QuerySet):
@@ -129,6 +166,16 @@ class Vehicle(models.Model):
     sync_error = models.CharField(max_length=300, blank=True)
     # Smartcar's per-vehicle Retry-After: no call for this vehicle before then, from any process.
     retry_not_before = models.DateTimeField(null=True, blank=True)
+    # When Smartcar last pushed this car's signals to the webhook (docs/webhooks.md): fresh pushes slow the polling.
+    data_pushed_at = models.DateTimeField(null=True, blank=True)
+    # What Smartcar last said the car cannot do (a VEHICLE_ERROR delivery), until it says RESOLVED: e.g.
+    # VEHICLE_STATE / ASLEEP. Shown to the person; never proof that the grant is dead.
+    state_error_type = models.CharField(max_length=50, blank=True)
+    state_error_code = models.CharField(max_length=50, blank=True)
+    state_error_at = models.DateTimeField(null=True, blank=True)
+    # The car's subscription to SMARTCAR_WEBHOOK_ID: when it was made, or why it could not be (retried by a task).
+    webhook_subscribed_at = models.DateTimeField(null=True, blank=True)
+    webhook_error = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -188,3 +235,34 @@ class PendingConnect(models.Model):
 
     def __str__(self) -> str:
         return f"Connect by {self.user_id} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class WebhookEvent(models.Model):
+    """One delivery to the Smartcar webhook, kept as it arrived (signature checked first), processed in the
+    background. Unique on Smartcar's eventId: a retried delivery is acknowledged and not processed again."""
+
+    class Outcome(models.TextChoices):
+        PENDING = "pending", "Waiting to be processed"
+        PROCESSED = "processed", "Processed"
+        # For a vehicle or user nobody here has connected: kept for support, otherwise ignored.
+        IGNORED = "ignored", "Ignored (unknown vehicle)"
+        # Signed by Smartcar but not understood (malformed JSON, an unknown event type): kept, never retried.
+        REJECTED = "rejected", "Rejected"
+        FAILED = "failed", "Failed"
+
+    event_id = models.CharField(max_length=100, unique=True)
+    event_type = models.CharField(max_length=50, blank=True)
+    smartcar_vehicle_id = models.CharField(max_length=100, blank=True, db_index=True)
+    # The raw body as Smartcar sent it, for replay and support (it can hold a precise location: not shown in the admin).
+    body = models.TextField()
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.PENDING, db_index=True)
+    detail = models.CharField(max_length=255, blank=True)
+    processing_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.event_type or 'event'} {self.event_id}"

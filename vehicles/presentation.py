@@ -93,6 +93,51 @@ FACTS = (
 )
 
 
+# Why a car could not give a signal, by the error's code (or type), in the person's words. Smartcar's error types
+# and codes: smartcar.com/docs/errors (VEHICLE_STATE, COMPATIBILITY, PERMISSION, ...).
+UNAVAILABLE_BECAUSE = {
+    "ASLEEP": "the car is asleep",
+    "UNREACHABLE": "the car is out of reach",
+    "REMOTE_ACCESS_DISABLED": "remote access is off in the car",
+    "VEHICLE_NOT_CAPABLE": "this car cannot report it",
+    "SMARTCAR_NOT_CAPABLE": "not available for this car yet",
+    "MAKE_NOT_COMPATIBLE": "not available for this make",
+    "COMPATIBILITY": "this car cannot report it",
+    "PERMISSION": "not allowed by this connection",
+    "VEHICLE_STATE": "the car cannot answer right now",
+    "UPSTREAM": "the car maker did not answer",
+}
+
+
+# What Smartcar's VEHICLE_ERROR deliveries mean for the owner, by code (smartcar.com/docs/api-reference/webhooks/
+# events/vehicle-error). An account error is a prompt to act, not proof that the connection is dead.
+STATE_MESSAGES = {
+    "ASLEEP": "Your car is asleep: what it last reported is shown until it wakes.",
+    "UNREACHABLE": "Your car is out of reach of its mobile network right now.",
+    "REMOTE_ACCESS_DISABLED": "Remote access is turned off in your car: turn it on in the car to see its data.",
+    "SUBSCRIPTION": "Your car's connected-services subscription has lapsed: renew it with the car maker.",
+    "AUTHENTICATION_FAILED": "Smartcar cannot sign in to your car maker's account: sign in to the maker's app, or "
+    "reconnect your car.",
+    "ACCOUNT_ISSUE": "Your car maker's account needs attention: open the maker's app.",
+    "VIRTUAL_KEY_REQUIRED": "Your car needs a virtual key for this site: add it in the car maker's app.",
+    "PERMISSION": "Your car maker's account does not allow this: check its permissions in the maker's app.",
+}
+
+
+def state_message(*, error_type: str, error_code: str) -> str:
+    """What to tell the owner about what Smartcar last said the car cannot do; empty when all is well."""
+    if not error_type and not error_code:
+        return ""
+    return STATE_MESSAGES.get(error_code) or "Smartcar reports a problem reading your car; it will retry by itself."
+
+
+def unavailable(signal: dict) -> str:
+    """ "unavailable", with the reason when the car gave one."""
+    error = signal.get("error") or {}
+    reason = UNAVAILABLE_BECAUSE.get(error.get("code") or "") or UNAVAILABLE_BECAUSE.get(error.get("type") or "")
+    return f"unavailable ({reason})" if reason else "unavailable"
+
+
 def vehicle_facts(*, data: dict, scopes: list[str], units: str, fetched: bool) -> list[Fact]:
     """What to show: a fact for every signal the grant allows and the car reported. Before the first fetch, the
     granted facts are listed as not fetched yet; afterwards, a signal the car does not have is left out."""
@@ -108,7 +153,7 @@ def vehicle_facts(*, data: dict, scopes: list[str], units: str, fetched: bool) -
             continue
         retrieved_at = parse_datetime(signal["retrieved_at"]) if signal.get("retrieved_at") else None
         if signal.get("status") != "SUCCESS":
-            facts.append(Fact(label, "unavailable", retrieved_at, available=False))
+            facts.append(Fact(label, unavailable(signal), retrieved_at, available=False))
             continue
         try:
             value = show(signal.get("body") or {}, units)

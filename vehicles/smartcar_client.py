@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.cookiejar import DefaultCookiePolicy
 from typing import TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import requests
 import smartcar
@@ -24,7 +24,7 @@ import smartcar.helpers
 from django.conf import settings
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
-from smartcar.exception import SmartcarException
+from smartcar.exception import SmartcarException, exception_factory
 from urllib3.exceptions import ConnectTimeoutError
 
 logger = logging.getLogger(__name__)
@@ -36,6 +36,8 @@ REFRESH_TOKEN_LIFETIME = timedelta(days=60)
 VEHICLES_PAGE_SIZE = 50
 # A runaway paging loop (a count that never matches) stops here: no account has this many cars.
 MAX_VEHICLE_PAGES = 100
+# Signal pages followed for one car: real cars report up to about 85 signals, 10 to a page by default.
+MAX_SIGNAL_PAGES = 20
 
 
 class SmartcarError(Exception):
@@ -122,14 +124,16 @@ class Tokens:
 
 @dataclass(frozen=True)
 class Signal:
-    """One v3 signal as the vehicle reported it; `body` holds its value(s) and unit."""
+    """One v3 signal as the vehicle reported it; `body` holds its value(s) and unit. A signal the car could not give
+    has a status other than SUCCESS and, usually, the error's type and code (e.g. VEHICLE_STATE / ASLEEP)."""
 
     code: str
-    ok: bool
     status: str
     body: dict
     retrieved_at: datetime | None
     oem_updated_at: datetime | None
+    error_type: str = ""
+    error_code: str = ""
 
 
 @dataclass(frozen=True)
@@ -240,7 +244,8 @@ class _BoundedRequests:
         return self._session().request(method, url, **kwargs)
 
 
-smartcar.helpers.requests = _BoundedRequests()
+_bounded_requests = _BoundedRequests()
+smartcar.helpers.requests = _bounded_requests
 
 
 def _configure_origins() -> None:
@@ -409,37 +414,150 @@ def disconnect_vehicle(*, access_token: str, vehicle_id: str) -> None:
     _call("disconnect", lambda: _vehicle(vehicle_id, access_token).disconnect())
 
 
-def _epoch(value: object) -> datetime | None:
+def _epoch_ms(value: object) -> datetime | None:
+    """A v3 timestamp: epoch milliseconds (Smartcar's docs and SDK fixtures, e.g. 1752104218549)."""
     try:
-        return datetime.fromtimestamp(float(value), tz=UTC) if value is not None else None
-    except (TypeError, ValueError, OverflowError):
+        return datetime.fromtimestamp(float(value) / 1000, tz=UTC) if value is not None else None
+    except (TypeError, ValueError, OverflowError, OSError):
         return None
 
 
 def _signal(resource: dict) -> Signal:
     attributes = resource.get("attributes") or {}
     meta = resource.get("meta") or {}
-    status = str((attributes.get("status") or {}).get("value") or "UNKNOWN")
+    status = attributes.get("status") or {}
+    error = status.get("error") or {}
     return Signal(
         code=str(attributes.get("code") or resource.get("id") or ""),
-        ok=status == "SUCCESS",
-        status=status,
+        status=str(status.get("value") or "UNKNOWN"),
         body=attributes.get("body") or {},
-        retrieved_at=_epoch(meta.get("retrievedAt")),
-        oem_updated_at=_epoch(meta.get("oemUpdatedAt")),
+        retrieved_at=_epoch_ms(meta.get("retrievedAt")),
+        oem_updated_at=_epoch_ms(meta.get("oemUpdatedAt")),
+        error_type=str(error.get("type") or ""),
+        error_code=str(error.get("code") or ""),
     )
 
 
-def get_signals(*, access_token: str, vehicle_id: str) -> list[Signal]:
-    """Every signal the grant lets the car report, in one call (v3), in metric units."""
-    response = _call("get_signals", lambda: _vehicle(vehicle_id, access_token).get_signals())
-    body = response["body"]
-    signals = [_signal(resource) for resource in body.get("data") or []]
-    total = (body.get("meta") or {}).get("totalCount")
-    if isinstance(total, int) and total > len(signals):
-        # The SDK cannot ask for a second page; say so rather than pretend the first page is everything.
-        logger.warning("get_signals returned %d of %d signals for one vehicle", len(signals), total)
-    return signals
+def _http(method: str, url: str, **kwargs) -> requests.Response:
+    """One call the SDK cannot make (v3 paging and commands, the IAM token): through the same bounded, kept-alive
+    session as the SDK's calls, its failures raised as the SDK raises them, so that _call translates them alike."""
+    try:
+        response = _bounded_requests.request(method, url, **kwargs)
+    except requests.RequestException as exc:
+        raise SmartcarException(message="SDK_ERROR") from exc
+    if not response.ok:
+        raise exception_factory(response.status_code, response.headers, response.text)
+    return response
+
+
+def _v3(method: str, path: str, *, access_token: str, user_id: str | None, params: dict | None = None) -> dict:
+    """The v3 vehicle API. With API Authentication, `access_token` is the application's and `user_id` (sent as
+    `sc-user-id`) names whose car it is."""
+    headers = {"Authorization": f"Bearer {access_token}", "Accept": "application/json"}
+    if user_id:
+        headers["sc-user-id"] = user_id
+    url = f"{settings.SMARTCAR_VEHICLE_API_V3_ORIGIN.rstrip('/')}{path}"
+    return _http(method, url, headers=headers, params=params).json()
+
+
+def _v3_pages(operation: str, path: str, *, access_token: str, user_id: str | None, max_pages: int) -> list[dict]:
+    """Every resource of a paged v3 collection, following `links.next` (bounded: said in the log if cut short)."""
+    resources: list[dict] = []
+    params: dict | None = None
+    for _ in range(max_pages):
+        body = _call(
+            operation,
+            lambda params=params: _v3("GET", path, access_token=access_token, user_id=user_id, params=params),
+        )
+        resources.extend(body.get("data") or [])
+        following = (body.get("links") or {}).get("next")
+        if not following:
+            return resources
+        # The link is relative; only its query (page, pageSize) matters, on the path we already know.
+        params = {name: values[-1] for name, values in parse_qs(urlsplit(following).query).items()}
+    logger.warning("%s stopped after %d pages (%d resources)", operation, max_pages, len(resources))
+    return resources
+
+
+def get_signals(*, access_token: str, vehicle_id: str, user_id: str | None = None) -> list[Signal]:
+    """Every signal the grant lets the car report (v3), page after page, in metric units."""
+    resources = _v3_pages(
+        "get_signals",
+        f"/v3/vehicles/{vehicle_id}/signals",
+        access_token=access_token,
+        user_id=user_id,
+        max_pages=MAX_SIGNAL_PAGES,
+    )
+    return [_signal(resource) for resource in resources]
+
+
+def _connections(*, access_token: str, **filters: str) -> list[dict]:
+    """The application's connections (API Authentication: smartcar.com/docs/api-reference/get-connection), filtered
+    by `userId` and/or `vehicleId`, every page."""
+    params = {f"filter[{name}]": value for name, value in filters.items()}
+    resources: list[dict] = []
+    for _ in range(MAX_VEHICLE_PAGES):
+        body = _call(
+            "connections",
+            lambda params=params: _v3("GET", "/v3/connections", access_token=access_token, user_id=None, params=params),
+        )
+        resources.extend(body.get("data") or [])
+        following = (body.get("links") or {}).get("next")
+        if not following:
+            return resources
+        params = {name: values[-1] for name, values in parse_qs(urlsplit(following).query).items()}
+    raise SmartcarError("Smartcar's connection list did not end")
+
+
+def list_vehicles(*, access_token: str, user_id: str) -> list[VehicleAttributes]:
+    """The cars a Smartcar user connected to this application (API Authentication), with make, model and year."""
+    resources = _connections(access_token=access_token, userId=user_id)
+
+    def attributes(resource: dict) -> VehicleAttributes:
+        vehicle = resource["relationships"]["vehicle"]["data"]
+        fields = (resource.get("attributes") or {}).get("vehicle") or {}
+        return VehicleAttributes(
+            id=str(vehicle["id"]), make=str(fields["make"]), model=str(fields["model"]), year=int(fields["year"])
+        )
+
+    return _call("connections", lambda: [attributes(resource) for resource in resources])
+
+
+def remove_connection(*, access_token: str, user_id: str, vehicle_id: str) -> None:
+    """Revoke this application's access to one person's car (API Authentication: delete its connection)."""
+    for resource in _connections(access_token=access_token, userId=user_id, vehicleId=vehicle_id):
+        path = f"/v3/connections/{resource['id']}"
+        _call("disconnect", lambda path=path: _http_v3_delete(path, access_token=access_token))
+
+
+def _http_v3_delete(path: str, *, access_token: str) -> None:
+    url = f"{settings.SMARTCAR_VEHICLE_API_V3_ORIGIN.rstrip('/')}{path}"
+    _http("DELETE", url, headers={"Authorization": f"Bearer {access_token}"})
+
+
+@dataclass(frozen=True)
+class ApplicationToken:
+    access_token: str = field(repr=False)
+    expires_at: datetime
+
+
+@sensitive_variables()
+def mint_application_token() -> ApplicationToken:
+    """A new application token from Smartcar's IAM endpoint (client credentials; no refresh token)."""
+    started = timezone.now()
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": settings.SMARTCAR_API_CLIENT_ID,
+        "client_secret": settings.SMARTCAR_API_CLIENT_SECRET,
+    }
+
+    def mint() -> ApplicationToken:
+        body = _http("POST", settings.SMARTCAR_IAM_TOKEN_URL, data=form).json()
+        return ApplicationToken(
+            access_token=str(body["access_token"]), expires_at=started + timedelta(seconds=int(body["expires_in"]))
+        )
+
+    return _call("application_token", mint)
 
 
 COMMANDS = {
@@ -450,8 +568,23 @@ COMMANDS = {
 }
 
 
-def send_command(*, access_token: str, vehicle_id: str, action: str) -> str:
-    """Send a command (v2.0: the SDK has no v3 commands); returns Smartcar's message."""
+# The v3 command paths (smartcar.com/docs/api-reference/security/lock-doors and charge/start-charge).
+V3_COMMANDS = {
+    "lock": "security/lock",
+    "unlock": "security/unlock",
+    "start_charge": "charge/start",
+    "stop_charge": "charge/stop",
+}
+
+
+def send_command(*, access_token: str, vehicle_id: str, action: str, user_id: str | None = None) -> str:
+    """Send a command: on v2.0 through the SDK with the vehicle's token, or, with API Authentication (`user_id`), on
+    v3, which the SDK cannot do. Returns Smartcar's message."""
+    if user_id:
+        path = f"/v3/vehicles/{vehicle_id}/commands/{V3_COMMANDS[action]}"
+        body = _call(action, lambda: _v3("POST", path, access_token=access_token, user_id=user_id))
+        status = ((body.get("data") or {}).get("attributes") or {}).get("status") or {}
+        return str(status.get("value") or "")
     command = COMMANDS[action]
     result = _call(action, lambda: command(_vehicle(vehicle_id, access_token)))
     return str(getattr(result, "message", "") or "")

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from vehicles.fields import TokenDecryptionError
-from vehicles.services import connect, tokens, vehicle_data
+from vehicles.services import connect, tokens, vehicle_data, webhooks
 from vehicles.smartcar_client import AppMisconfigured, ReauthRequired, SmartcarError, Transient
 
 logger = logging.getLogger(__name__)
@@ -156,6 +156,27 @@ def recover_orphaned_refreshes() -> None:
     if ids:
         publish_each(recover_refresh, ([connection_id] for connection_id in ids), expires=30)
         logger.warning("refresh recovery queued %d orphaned refresh(es)", len(ids))
+
+
+@shared_task
+def process_webhook_event(event_pk: int) -> None:
+    """Apply one stored webhook delivery; a redelivered task finds it processed and does nothing."""
+    webhooks.process_event(event_pk=event_pk)
+
+
+@shared_task
+def process_pending_webhook_events() -> None:
+    """Beat: deliveries stored while the broker was down, or whose worker died, are queued again."""
+    ids = webhooks.pending_event_ids()
+    publish_each(process_webhook_event, ([pk] for pk in ids), expires=300)
+    if ids:
+        logger.warning("webhook sweep queued %d pending event(s)", len(ids))
+
+
+@shared_task
+def renew_application_token() -> None:
+    """Beat, with API Authentication: mint the next application token before the current one ends."""
+    tokens.renew_application_token()
 
 
 @shared_task(bind=True, max_retries=REFRESH_MAX_RETRIES)

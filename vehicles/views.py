@@ -3,14 +3,16 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from vehicles.models import Vehicle, VehicleCommand
-from vehicles.presentation import can_charge, vehicle_facts
+from vehicles.presentation import can_charge, state_message, vehicle_facts
+from vehicles.services import webhooks
 from vehicles.services.commands import send_command
 from vehicles.services.connect import ConnectFailed, finish_connect, start_connect
 from vehicles.services.disconnect import DisconnectFailed, disconnect_vehicle
@@ -48,6 +50,7 @@ def exchange(request: HttpRequest) -> HttpResponse:
                 state=request.GET.get("state"),
                 code=request.GET.get("code"),
                 error=request.GET.get("error"),
+                smartcar_user_id=request.GET.get("user_id"),
             )
         except ConnectFailed as exc:
             messages.error(request, str(exc))
@@ -92,6 +95,7 @@ def vehicle_detail(request: HttpRequest, pk: int) -> HttpResponse:
             fetched=vehicle.data_fetched_at is not None,
         ),
         "sync_pending": pending,
+        "state_message": state_message(error_type=vehicle.state_error_type, error_code=vehicle.state_error_code),
         "missing_scopes": [scope for scope in settings.SMARTCAR_SCOPES if scope not in scopes],
         "can_lock": "control_security" in scopes,
         "can_charge": "control_charge" in scopes and can_charge(vehicle.data),
@@ -145,3 +149,18 @@ def disconnect(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, f"{vehicle} was disconnected and its data removed.")
         return redirect("vehicles:list")
     return render(request, "vehicles/disconnect.html", {"vehicle": vehicle})
+
+
+# Smartcar signs its deliveries instead of sending a CSRF token: the signature is the check (webhooks.receive).
+@csrf_exempt
+@require_POST
+def smartcar_webhook(request: HttpRequest) -> JsonResponse:
+    declared = request.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > webhooks.MAX_BODY_BYTES:
+        return JsonResponse({"error": "body too large"}, status=413)
+    # Read at most one byte past the cap, whatever the header said (a chunked body has none).
+    body = request.read(webhooks.MAX_BODY_BYTES + 1)
+    if len(body) > webhooks.MAX_BODY_BYTES:
+        return JsonResponse({"error": "body too large"}, status=413)
+    answer = webhooks.receive(body=body, signature=request.headers.get("SC-Signature"))
+    return JsonResponse(answer.body, status=answer.status)

@@ -249,6 +249,17 @@ SMARTCAR_API_CLIENT_ID = env.str("SMARTCAR_API_CLIENT_ID", default="")
 SMARTCAR_API_CLIENT_SECRET = env.str("SMARTCAR_API_CLIENT_SECRET", default="")
 SMARTCAR_IAM_TOKEN_URL = env.str("SMARTCAR_IAM_TOKEN_URL", default="https://iam.smartcar.com/oauth2/token")
 
+# Webhooks (docs/webhooks.md): the application management token(s) that sign Smartcar's deliveries, comma-separated,
+# the first current (it answers VERIFY), all accepted, so that a new one can be added before the old is dropped; and
+# the webhook that connected cars are subscribed to (empty: no webhook, the data is polled).
+SMARTCAR_MANAGEMENT_TOKENS = env.list("SMARTCAR_MANAGEMENT_TOKENS", default=[])
+SMARTCAR_WEBHOOK_ID = env.str("SMARTCAR_WEBHOOK_ID", default="")
+CELERY_BEAT_SCHEDULE["process-pending-webhook-events"] = {
+    "task": "vehicles.tasks.process_pending_webhook_events",
+    "schedule": 60,
+    "options": {"expires": 60},
+}
+
 # API Authentication's application token lives an hour: beat mints the next one a quarter of an hour ahead.
 if SMARTCAR_AUTH == "application":
     CELERY_BEAT_SCHEDULE["renew-application-token"] = {

@@ -7,6 +7,8 @@ from .base import (
     BASE_DIR,
     DATABASES,
     INSTALLED_APPS,
+    SMARTCAR_EMULATOR_API_CLIENT_ID,
+    SMARTCAR_EMULATOR_API_CLIENT_SECRETS,
     SMARTCAR_EMULATOR_CLIENT_ID,
     SMARTCAR_EMULATOR_CLIENT_SECRET,
     database_config,
@@ -55,3 +57,7 @@ SMARTCAR_CONNECT_ORIGIN = env.str("SMARTCAR_CONNECT_ORIGIN", default=f"{_emulato
 SMARTCAR_AUTH_ORIGIN = env.str("SMARTCAR_AUTH_ORIGIN", default=f"{_emulator}/auth/oauth/token")
 SMARTCAR_API_ORIGIN = env.str("SMARTCAR_API_ORIGIN", default=f"{_emulator}/api")
 SMARTCAR_VEHICLE_API_V3_ORIGIN = env.str("SMARTCAR_VEHICLE_API_V3_ORIGIN", default=f"{_emulator}/vehicle-api")
+# SMARTCAR_AUTH=application switches the quick start to API Authentication against the emulator's client.
+SMARTCAR_API_CLIENT_ID = env.str("SMARTCAR_API_CLIENT_ID", default=SMARTCAR_EMULATOR_API_CLIENT_ID)
+SMARTCAR_API_CLIENT_SECRET = env.str("SMARTCAR_API_CLIENT_SECRET", default=SMARTCAR_EMULATOR_API_CLIENT_SECRETS[0])
+SMARTCAR_IAM_TOKEN_URL = env.str("SMARTCAR_IAM_TOKEN_URL", default=f"{_emulator}/iam/oauth2/token")

@@ -16,6 +16,8 @@ from .base import (
     SMARTCAR_CONNECT_ORIGIN,
     SMARTCAR_EMULATOR,
     SMARTCAR_EMULATOR_ALLOWED_IN_PRODUCTION,
+    SMARTCAR_MODE,
+    SMARTCAR_TEST_MODE_ALLOWED_IN_PRODUCTION,
     database_config,
     env,
 )
@@ -28,6 +30,12 @@ if SMARTCAR_EMULATOR and not SMARTCAR_EMULATOR_ALLOWED_IN_PRODUCTION:
     raise ImproperlyConfigured(
         "SMARTCAR_EMULATOR is on in production: anyone could mint tokens for fake cars. Unset SMARTCAR_EMULATOR, "
         "or set SMARTCAR_EMULATOR_ALLOWED_IN_PRODUCTION=true for a demo."
+    )
+
+if SMARTCAR_MODE != "live" and not SMARTCAR_TEST_MODE_ALLOWED_IN_PRODUCTION:
+    raise ImproperlyConfigured(
+        f"SMARTCAR_MODE is {SMARTCAR_MODE!r} in production: people would connect test or simulated cars, not their "
+        "own. Set SMARTCAR_MODE=live, or SMARTCAR_TEST_MODE_ALLOWED_IN_PRODUCTION=true for a demo."
     )
 
 # No defaults here: a missing variable stops the process at start-up with its name.

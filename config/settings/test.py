@@ -5,7 +5,15 @@ from __future__ import annotations
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import INSTALLED_APPS, SMARTCAR_EMULATOR_CLIENT_ID, SMARTCAR_EMULATOR_CLIENT_SECRET, database_config, env
+from .base import (
+    INSTALLED_APPS,
+    SMARTCAR_EMULATOR_API_CLIENT_ID,
+    SMARTCAR_EMULATOR_API_CLIENT_SECRETS,
+    SMARTCAR_EMULATOR_CLIENT_ID,
+    SMARTCAR_EMULATOR_CLIENT_SECRET,
+    database_config,
+    env,
+)
 
 SECRET_KEY = "test-only-key"  # noqa: S105 - never leaves the test run
 
@@ -38,3 +46,5 @@ if "smartcar_emulator" not in INSTALLED_APPS:
 # The application the emulator knows; tests point the SMARTCAR_*_ORIGIN settings at a live server per test.
 SMARTCAR_CLIENT_ID = SMARTCAR_EMULATOR_CLIENT_ID
 SMARTCAR_CLIENT_SECRET = SMARTCAR_EMULATOR_CLIENT_SECRET
+SMARTCAR_API_CLIENT_ID = SMARTCAR_EMULATOR_API_CLIENT_ID
+SMARTCAR_API_CLIENT_SECRET = SMARTCAR_EMULATOR_API_CLIENT_SECRETS[0]

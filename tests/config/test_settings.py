@@ -23,6 +23,7 @@ PRODUCTION_ENV = {
     "SMARTCAR_CLIENT_ID": "production-client-id",
     "SMARTCAR_CLIENT_SECRET": "production-client-secret",
     "SMARTCAR_REDIRECT_URI": "https://garage.example.com/exchange",
+    "SMARTCAR_MODE": "live",
 }
 
 
@@ -89,3 +90,25 @@ def test_production_refuses_to_start_with_the_emulator_on():
     assert result.returncode != 0
     assert "ImproperlyConfigured: SMARTCAR_EMULATOR is on in production" in result.stderr
     assert "SMARTCAR_EMULATOR_ALLOWED_IN_PRODUCTION=true" in result.stderr
+
+
+@pytest.mark.parametrize("mode", ["test", "simulated", None])
+def test_production_refuses_to_start_in_a_mode_other_than_live(mode):
+    env = {key: value for key, value in PRODUCTION_ENV.items() if key != "SMARTCAR_MODE"}
+    if mode:
+        env["SMARTCAR_MODE"] = mode
+
+    refused = python("-c", "import config.wsgi", env=env)
+    allowed = python("-c", "import config.wsgi", env={**env, "SMARTCAR_TEST_MODE_ALLOWED_IN_PRODUCTION": "true"})
+
+    assert refused.returncode != 0
+    assert "SMARTCAR_MODE is" in refused.stderr
+    assert "SMARTCAR_MODE=live" in refused.stderr
+    assert allowed.returncode == 0, allowed.stderr
+
+
+def test_an_unknown_auth_mode_stops_start_up_with_its_name():
+    result = python("-c", "import config.wsgi", env={**PRODUCTION_ENV, "SMARTCAR_AUTH": "oauth"})
+
+    assert result.returncode != 0
+    assert "SMARTCAR_AUTH must be one of vehicle-tokens, application, not 'oauth'" in result.stderr

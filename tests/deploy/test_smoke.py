@@ -167,6 +167,7 @@ def services(smoke_database, smoke_broker, workdir) -> dict:
             "SMARTCAR_CLIENT_ID": "smoke-client-id",
             "SMARTCAR_CLIENT_SECRET": "smoke-client-secret",
             "SMARTCAR_REDIRECT_URI": "https://garage.example.com/exchange",
+            "SMARTCAR_MODE": "live",
         },
     )
     compose_env = write_env_file(workdir / "compose.env", {"POSTGRES_PASSWORD": "unused", "GARAGE_ENV_FILE": app_env})

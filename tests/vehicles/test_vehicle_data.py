@@ -95,16 +95,17 @@ def test_the_page_shows_every_granted_signal_in_the_persons_units(alice_client, 
     assert "just now" in ice_page  # each value carries its age
 
 
-def test_one_call_per_vehicle_per_fetch_through_v3(connected_with):
+def test_a_fetch_reads_every_signal_page_through_v3_and_nothing_else(connected_with):
     vehicle = connected_with()[0]
     before = calls_for(vehicle)
 
     tasks.sync_vehicle.apply(args=[vehicle.pk])
 
-    assert calls_for(vehicle) == before + 1
-    last = RequestLog.objects.filter(vehicle_id=vehicle.smartcar_vehicle_id).first()
-    assert "/v3/vehicles/" in last.path
-    assert last.path.endswith("/signals")
+    calls = list(RequestLog.objects.filter(vehicle_id=vehicle.smartcar_vehicle_id).order_by("pk")[before:])
+    total = len(Vehicle.objects.get(pk=vehicle.pk).data["signals"])
+    # Smartcar's documented page size is 10: one call per page of signals, no other call.
+    assert len(calls) == -(-total // 10)
+    assert all(f"/v3/vehicles/{vehicle.smartcar_vehicle_id}/signals" in call.path for call in calls)
 
 
 def test_the_page_hides_what_was_not_granted(alice_client, connected_with, settings):
@@ -156,7 +157,7 @@ def test_refresh_queues_a_fetch_and_the_page_reloads_until_it_lands(alice_client
     landed = alice_client.get(response.url).content.decode()
     assert 'http-equiv="refresh"' not in landed
     assert "Odometer" in landed
-    assert calls_for(vehicle) == before + 1
+    assert calls_for(vehicle) > before  # the signal pages, fetched by the worker
 
 
 def test_a_sleeping_car_says_so(alice_client, connected_with):
@@ -166,10 +167,11 @@ def test_a_sleeping_car_says_so(alice_client, connected_with):
     page = alice_client.get(reverse("vehicles:detail", args=[vehicle.pk])).content.decode()
     locked = alice_client.post(reverse("vehicles:command", args=[vehicle.pk, "lock"]))
 
+    # A sleeping car still answers (Smartcar's v3: a 200 with an ERROR status on what it cannot give).
     stored = Vehicle.objects.get(pk=vehicle.pk)
-    assert stored.sync_error
-    assert stored.sync_error in page
-    assert stored.data_fetched_at is None
+    assert stored.sync_error == ""
+    assert stored.data_fetched_at is not None
+    assert "unavailable (the car is asleep)" in page
     assert said(locked, "Lock failed")
     assert VehicleCommand.objects.get().outcome == VehicleCommand.Outcome.FAILED
 
@@ -194,7 +196,7 @@ def test_a_rate_limited_vehicle_is_left_alone_until_retry_after_passes(alice_cli
 
     with time_machine.travel(timezone.now() + timedelta(seconds=31)):
         tasks.sync_vehicle.apply(args=[vehicle.pk])
-    assert calls_for(vehicle) == after_429 + 1
+    assert calls_for(vehicle) > after_429
     assert Vehicle.objects.get(pk=vehicle.pk).sync_error == ""
 
 

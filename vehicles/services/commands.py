@@ -45,7 +45,10 @@ def send_command(*, vehicle: Vehicle, user: User, action: str) -> VehicleCommand
                 answer = with_access_token(
                     vehicle.connection,
                     lambda token: smartcar_client.send_command(
-                        access_token=token, vehicle_id=vehicle.smartcar_vehicle_id, action=action
+                        access_token=token,
+                        vehicle_id=vehicle.smartcar_vehicle_id,
+                        action=action,
+                        user_id=vehicle.connection.api_user_id,
                     ),
                 )
         except (VehicleBusy, SmartcarError) as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -25,6 +26,8 @@ from vehicles.smartcar_client import SmartcarError
 
 logger = logging.getLogger(__name__)
 
+# What a Smartcar user id looks like (a UUID); anything else on the redirect is refused before it is stored.
+SMARTCAR_USER_ID = re.compile(r"[A-Za-z0-9-]{1,100}")
 # Smartcar's own limit for finishing Connect is similar; a stale state is more likely replayed than late.
 STATE_LIFETIME = timedelta(minutes=10)
 
@@ -101,28 +104,39 @@ def _claim_state(*, user: User, state: str | None) -> PendingConnect:
 
 
 @sensitive_variables()
-def finish_connect(*, user: User, state: str | None, code: str | None, error: str | None = None) -> ConnectResult:
-    """Complete Connect: check `state` first, then exchange the code and store the connection and its vehicles.
+def finish_connect(
+    *, user: User, state: str | None, code: str | None, error: str | None = None, smartcar_user_id: str | None = None
+) -> ConnectResult:
+    """Complete Connect: check `state` first, then store the connection and its vehicles: with the tokens the code is
+    exchanged for, or, with API Authentication, with the Smartcar user id the redirect carries (the code is not used).
 
-    Once the code is exchanged the grant is live at Smartcar, so the connection is stored at once: if listing its
-    vehicles then fails, they are listed again in the background rather than leaving a grant nobody holds."""
+    Once the grant is live at Smartcar the connection is stored at once: if listing its vehicles then fails, they are
+    listed again in the background rather than leaving a grant nobody holds."""
     pending = _claim_state(user=user, state=state)
     if error:
         raise ConnectFailed(CONNECT_ERROR_MESSAGES.get(error, UNKNOWN_CONNECT_ERROR))
-    if not code:
+    application = settings.SMARTCAR_AUTH == "application"
+    if application and not SMARTCAR_USER_ID.fullmatch(smartcar_user_id or ""):
+        raise ConnectFailed(UNKNOWN_CONNECT_ERROR)
+    if not application and not code:
         raise ConnectFailed(UNKNOWN_CONNECT_ERROR)
 
     with smartcar_client.time_budget(settings.SMARTCAR_WEB_TIME_BUDGET):
+        if application:
+            connection, created = _store_application_connection(
+                user=user, smartcar_user_id=smartcar_user_id, scopes=pending.scopes
+            )
+        else:
+            try:
+                tokens = smartcar_client.exchange_code(code=code)
+                smartcar_user_id = smartcar_client.get_user_id(access_token=tokens.access_token)
+            except SmartcarError as exc:
+                raise ConnectFailed(f"Your car could not be connected: {exc.user_message}") from exc
+            connection, created = _store_connection(
+                user=user, smartcar_user_id=smartcar_user_id, tokens=tokens, scopes=pending.scopes
+            )
         try:
-            tokens = smartcar_client.exchange_code(code=code)
-            smartcar_user_id = smartcar_client.get_user_id(access_token=tokens.access_token)
-        except SmartcarError as exc:
-            raise ConnectFailed(f"Your car could not be connected: {exc.user_message}") from exc
-        connection, created = _store_connection(
-            user=user, smartcar_user_id=smartcar_user_id, tokens=tokens, scopes=pending.scopes
-        )
-        try:
-            attributes = _fetch_vehicles(access_token=tokens.access_token)
+            attributes = with_access_token(connection, lambda token: _fetch_vehicles(token, connection))
         except SmartcarError as exc:
             from vehicles import tasks  # the tasks call these services: imported where the task is sent
 
@@ -183,8 +197,34 @@ def _store_connection(
     return connection, created
 
 
+def _store_application_connection(
+    *, user: User, smartcar_user_id: str, scopes: list[str]
+) -> tuple[SmartcarConnection, bool]:
+    with transaction.atomic():
+        connection, created = SmartcarConnection.objects.select_for_update().get_or_create(
+            owner=user,
+            smartcar_user_id=smartcar_user_id,
+            defaults={"auth": SmartcarConnection.Auth.APPLICATION, "scopes": scopes},
+        )
+        if not created:
+            # A reconnect, perhaps after the application moved to API Authentication: no tokens of its own any more.
+            connection.auth = SmartcarConnection.Auth.APPLICATION
+            connection.access_token = connection.refresh_token = ""
+            connection.access_expires_at = connection.refresh_expires_at = None
+            connection.refresh_started_at = None
+            connection.status = SmartcarConnection.Status.ACTIVE
+            connection.scopes = scopes
+            connection.connected_at = timezone.now()
+            connection.last_error = ""
+            connection.last_error_at = None
+            connection.save()
+    return connection, created
+
+
 @sensitive_variables()
-def _fetch_vehicles(*, access_token: str) -> list[smartcar_client.VehicleAttributes]:
+def _fetch_vehicles(access_token: str, connection: SmartcarConnection) -> list[smartcar_client.VehicleAttributes]:
+    if connection.api_user_id:
+        return smartcar_client.list_vehicles(access_token=access_token, user_id=connection.api_user_id)
     vehicle_ids = smartcar_client.list_vehicle_ids(access_token=access_token)
     return [
         smartcar_client.get_attributes(access_token=access_token, vehicle_id=vehicle_id) for vehicle_id in vehicle_ids
@@ -209,7 +249,7 @@ def list_connection_vehicles(*, connection_id: int) -> int | None:
     connection = SmartcarConnection.objects.filter(pk=connection_id).first()
     if connection is None or connection.status != SmartcarConnection.Status.ACTIVE:
         return None
-    attributes = with_access_token(connection, lambda token: _fetch_vehicles(access_token=token))
+    attributes = with_access_token(connection, lambda token: _fetch_vehicles(token, connection))
     _store_vehicles(connection=connection, attributes=attributes)
     logger.info("vehicles listed connection_id=%s vehicles=%d", connection_id, len(attributes))
     return len(attributes)

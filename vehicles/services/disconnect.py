@@ -27,20 +27,32 @@ def disconnect_vehicle(*, vehicle: Vehicle) -> None:
     """Revoke this application's access to the vehicle at Smartcar, then forget it (and its tokens if it was the
     connection's last vehicle). If Smartcar cannot be reached, nothing changes here."""
     connection = vehicle.connection
-    try:
-        with smartcar_client.time_budget(settings.SMARTCAR_WEB_TIME_BUDGET):
-            access_token = get_access_token(connection=connection)
-            smartcar_client.disconnect_vehicle(access_token=access_token, vehicle_id=vehicle.smartcar_vehicle_id)
-    except (ReauthRequired, AccessTokenRejected):
-        # Smartcar no longer honours this grant: there is nothing left to revoke.
-        logger.info("disconnect: grant already dead connection_id=%s vehicle_id=%s", connection.pk, vehicle.pk)
-    except SmartcarError as exc:
-        raise DisconnectFailed(exc.user_message) from exc
+    _revoke(vehicle)
     with transaction.atomic():
         vehicle.delete()
         if not connection.vehicles.exists():
             connection.delete()
     logger.info("disconnected vehicle owner_id=%s connection_id=%s", vehicle.owner_id, connection.pk)
+
+
+@sensitive_variables()
+def _revoke(vehicle: Vehicle) -> None:
+    connection = vehicle.connection
+    try:
+        with smartcar_client.time_budget(settings.SMARTCAR_WEB_TIME_BUDGET):
+            access_token = get_access_token(connection=connection)
+            if connection.api_user_id:
+                # API Authentication: the application removes that person's connection to the car.
+                smartcar_client.remove_connection(
+                    access_token=access_token, user_id=connection.api_user_id, vehicle_id=vehicle.smartcar_vehicle_id
+                )
+            else:
+                smartcar_client.disconnect_vehicle(access_token=access_token, vehicle_id=vehicle.smartcar_vehicle_id)
+    except (ReauthRequired, AccessTokenRejected):
+        # Smartcar no longer honours this grant: there is nothing left to revoke.
+        logger.info("disconnect: grant already dead connection_id=%s vehicle_id=%s", connection.pk, vehicle.pk)
+    except SmartcarError as exc:
+        raise DisconnectFailed(exc.user_message) from exc
 
 
 def disconnect_connection(*, connection: SmartcarConnection) -> None:

@@ -18,7 +18,7 @@ from django.views.decorators.debug import sensitive_variables
 from kombu.exceptions import OperationalError as KombuOperationalError
 
 from vehicles import pending_saves, smartcar_client
-from vehicles.models import SmartcarConnection
+from vehicles.models import ApplicationToken, SmartcarConnection
 from vehicles.smartcar_client import AccessTokenRejected, ReauthRequired, SmartcarError
 
 logger = logging.getLogger(__name__)
@@ -49,7 +49,9 @@ def due_connection_ids() -> list[int]:
     """ACTIVE connections whose access token expires within the lead time or whose refresh token grows old."""
     access_before, refresh_before = _due_before()
     return list(
-        SmartcarConnection.objects.filter(status=SmartcarConnection.Status.ACTIVE)
+        SmartcarConnection.objects.filter(
+            status=SmartcarConnection.Status.ACTIVE, auth=SmartcarConnection.Auth.VEHICLE_TOKENS
+        )
         .filter(Q(access_expires_at__lte=access_before) | Q(refresh_expires_at__lte=refresh_before))
         .order_by("access_expires_at")
         .values_list("pk", flat=True)
@@ -61,14 +63,20 @@ def is_due(connection: SmartcarConnection) -> bool:
     return connection.access_expires_at <= access_before or connection.refresh_expires_at <= refresh_before
 
 
-def _lock(connection_id: int, *, wait: bool) -> SmartcarConnection | None:
-    """The connection, locked for this transaction; None if it is gone, or (wait=False) another refresher holds it."""
-    if wait and db_connection.vendor == "postgresql":
-        # Waiting longer than a sibling's refresh, lost-answer recovery included, can take means something is stuck:
-        # fail instead of hanging. A web request waits no longer than its time budget.
+def _bound_lock_wait() -> None:
+    """Waiting for a row lock longer than a sibling's refresh, lost-answer recovery included, can take means something
+    is stuck: fail instead of hanging (PostgreSQL's lock_timeout, for this transaction). A web request waits no longer
+    than its time budget."""
+    if db_connection.vendor == "postgresql":
         seconds = min(LOCK_TIMEOUT_SECONDS, smartcar_client.remaining_budget() or LOCK_TIMEOUT_SECONDS)
         with db_connection.cursor() as cursor:
             cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{max(seconds, 0.001) * 1000:.0f}"])
+
+
+def _lock(connection_id: int, *, wait: bool) -> SmartcarConnection | None:
+    """The connection, locked for this transaction; None if it is gone, or (wait=False) another refresher holds it."""
+    if wait:
+        _bound_lock_wait()
     # On SQLite there are no row locks: the IMMEDIATE transaction already holds the database's write lock.
     try:
         return (
@@ -306,7 +314,12 @@ def refresh_if_due(*, connection_id: int, force: bool = False) -> bool:
 
 @sensitive_variables()
 def get_access_token(*, connection: SmartcarConnection) -> str:
-    """A valid access token for this connection, refreshed through the choke point when close to expiry."""
+    """A valid access token for this connection, refreshed through the choke point when close to expiry; with API
+    Authentication, the application token."""
+    if connection.auth == SmartcarConnection.Auth.APPLICATION:
+        if connection.status != SmartcarConnection.Status.ACTIVE:
+            raise ReauthRequired(f"connection {connection.pk} is not active")
+        return get_application_token()
     if connection.status == SmartcarConnection.Status.ACTIVE and connection.access_token_valid_for(ACCESS_TOKEN_MARGIN):
         return connection.access_token
     refreshed, _ = _refresh(
@@ -325,6 +338,8 @@ def get_access_token(*, connection: SmartcarConnection) -> str:
 @sensitive_variables()
 def with_access_token(connection: SmartcarConnection, call: Callable[[str], T]) -> T:
     """`call(token)` with a valid token; if Smartcar rejects the token (401), refresh once and try once more."""
+    if connection.auth == SmartcarConnection.Auth.APPLICATION:
+        return _with_application_token(connection, call)
     token = get_access_token(connection=connection)
     version = SmartcarConnection.objects.filter(pk=connection.pk).values_list("token_version", flat=True).first()
     try:
@@ -336,3 +351,62 @@ def with_access_token(connection: SmartcarConnection, call: Callable[[str], T]) 
     if refreshed is None or refreshed.status != SmartcarConnection.Status.ACTIVE:
         raise ReauthRequired(f"connection {connection.pk} is not active")
     return call(refreshed.access_token)
+
+
+# --- API Authentication: the application token ------------------------------------------------------------------
+
+# An application token closer than this to its expiry is not handed out; beat renews it well before.
+APPLICATION_TOKEN_MARGIN = timedelta(minutes=5)
+APPLICATION_TOKEN_RENEW_BEFORE = timedelta(minutes=15)
+
+
+@sensitive_variables()
+def get_application_token(*, margin: timedelta = APPLICATION_TOKEN_MARGIN) -> str:
+    """The application token (API Authentication), minted through a lock when missing or close to expiry: however
+    many processes ask at once, Smartcar's IAM endpoint is called once."""
+    current = ApplicationToken.objects.filter(pk=1).first()
+    if current is not None and current.valid_for(margin):
+        return current.access_token
+    return _mint_application_token(should_mint=lambda row: not row.valid_for(margin)).access_token
+
+
+def renew_application_token() -> None:
+    """Beat: mint the next application token before the current one ends, so that no request waits for it."""
+    if settings.SMARTCAR_AUTH == "application":
+        get_application_token(margin=APPLICATION_TOKEN_RENEW_BEFORE)
+
+
+@sensitive_variables()
+def _mint_application_token(*, should_mint: Callable[[ApplicationToken], bool]) -> ApplicationToken:
+    # The one row exists before anyone locks it; get_or_create settles a race to create it.
+    ApplicationToken.objects.get_or_create(pk=1)
+    with transaction.atomic():
+        _bound_lock_wait()
+        try:
+            row = ApplicationToken.objects.select_for_update().get(pk=1)
+        except OperationalError as exc:
+            raise RefreshInProgress("the application token is locked by a renewal that does not end") from exc
+        # Re-checked under the lock: a sibling may have minted it while this one waited.
+        if should_mint(row):
+            minted = smartcar_client.mint_application_token()
+            row.access_token = minted.access_token
+            row.expires_at = minted.expires_at
+            row.minted_at = timezone.now()
+            row.token_version += 1
+            row.save()
+            logger.info("application token minted version=%s expires_at=%s", row.token_version, row.expires_at)
+    return row
+
+
+@sensitive_variables()
+def _with_application_token(connection: SmartcarConnection, call: Callable[[str], T]) -> T:
+    if connection.status != SmartcarConnection.Status.ACTIVE:
+        raise ReauthRequired(f"connection {connection.pk} is not active")
+    token = get_application_token()
+    version = ApplicationToken.objects.values_list("token_version", flat=True).first()
+    try:
+        return call(token)
+    except AccessTokenRejected:
+        logger.info("application token rejected; minting a new one once")
+    # A new token only if nobody has since replaced the one that was rejected.
+    return call(_mint_application_token(should_mint=lambda row: row.token_version == version).access_token)

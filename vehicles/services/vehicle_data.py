@@ -92,7 +92,9 @@ def sync_vehicle_data(*, vehicle_id: int) -> Vehicle | None:
         check_retry_window(vehicle)
         signals = with_access_token(
             vehicle.connection,
-            lambda token: smartcar_client.get_signals(access_token=token, vehicle_id=vehicle.smartcar_vehicle_id),
+            lambda token: smartcar_client.get_signals(
+                access_token=token, vehicle_id=vehicle.smartcar_vehicle_id, user_id=vehicle.connection.api_user_id
+            ),
         )
     except (VehicleBusy, SmartcarError) as exc:
         message = failure_message(vehicle=vehicle, error=exc, reconnect_to="see its data")
@@ -123,6 +125,8 @@ def _stored(signal: smartcar_client.Signal) -> dict:
         "body": signal.body,
         "retrieved_at": signal.retrieved_at.isoformat() if signal.retrieved_at else None,
         "oem_updated_at": signal.oem_updated_at.isoformat() if signal.oem_updated_at else None,
+        # Why the car could not give it (e.g. VEHICLE_STATE / ASLEEP), for the page to say so.
+        "error": {"type": signal.error_type, "code": signal.error_code} if signal.status != "SUCCESS" else None,
     }
 
 
