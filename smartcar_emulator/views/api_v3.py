@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse
@@ -23,217 +22,11 @@ from smartcar_emulator.api import (
 )
 from smartcar_emulator.errors import ApiError
 from smartcar_emulator.models import EmulatedVehicle, Grant
+from smartcar_emulator.signals import BY_CODE, SIGNALS, Signal, epoch_ms, listed, unavailable
 
 # Smartcar's documented example pages signals by 10 (smartcar.com/docs/api-reference/get-signals).
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 100
-# "Is the car able to say this": a powertrain the signal belongs to (else the car does not list it at all), a feature
-# only some models have (else the signal is listed with COMPATIBILITY:VEHICLE_NOT_CAPABLE).
-ELECTRIC, TANK = "electric", "tank"
-
-
-@dataclass(frozen=True)
-class Signal:
-    code: str
-    name: str
-    group: str
-    permission: str
-    read: Callable[[EmulatedVehicle, str], dict]
-    powertrain: str | None = None
-    feature: str | None = None
-    # Read from what Smartcar already knows, without waking the car: a sleeping car still gives it.
-    static: bool = False
-
-
-def _length_unit(units: str) -> str:
-    return "miles" if units == "imperial" else "kilometers"
-
-
-def _pressure_unit(units: str) -> str:
-    return "psi" if units == "imperial" else "kilopascals"
-
-
-def _grid(value: Callable[[int], dict]) -> list[dict]:
-    """Four places, by row and column: front row 0, left column 0."""
-    return [{"row": i // 2, "column": i % 2, **value(i)} for i in range(4)]
-
-
-SIGNALS = (
-    Signal(
-        "vehicleidentification-vin",
-        "VIN",
-        "VehicleIdentification",
-        "read_vin",
-        lambda c, u: {"value": c.vin},
-        static=True,
-    ),
-    Signal(
-        "odometer-traveleddistance",
-        "TraveledDistance",
-        "Odometer",
-        "read_odometer",
-        lambda c, u: {"unit": _length_unit(u), "value": simulation.distance(c.odometer_km, u)},
-    ),
-    Signal(
-        "location-preciselocation",
-        "PreciseLocation",
-        "Location",
-        "read_location",
-        lambda c, u: {"latitude": round(c.latitude, 6), "longitude": round(c.longitude, 6)},
-    ),
-    Signal(
-        "tractionbattery-stateofcharge",
-        "StateOfCharge",
-        "TractionBattery",
-        "read_battery",
-        lambda c, u: {"unit": "percent", "value": round(c.state_of_charge * 100, 1)},
-        ELECTRIC,
-    ),
-    Signal(
-        "tractionbattery-range",
-        "Range",
-        "TractionBattery",
-        "read_battery",
-        lambda c, u: {"unit": _length_unit(u), "value": simulation.distance(simulation.electric_range_km(c), u)},
-        ELECTRIC,
-    ),
-    Signal(
-        "tractionbattery-nominalcapacity",
-        "NominalCapacity",
-        "TractionBattery",
-        "read_battery",
-        lambda c, u: {"unit": "kilowattHours", "value": c.battery_capacity_kwh},
-        ELECTRIC,
-        static=True,
-    ),
-    Signal(
-        "charge-ischarging",
-        "IsCharging",
-        "Charge",
-        "read_charge",
-        lambda c, u: {"value": c.is_charging},
-        ELECTRIC,
-    ),
-    Signal(
-        "charge-ischargingcableconnected",
-        "IsChargingCableConnected",
-        "Charge",
-        "read_charge",
-        lambda c, u: {"value": c.is_plugged_in},
-        ELECTRIC,
-    ),
-    Signal(
-        "charge-amperage",
-        "Amperage",
-        "Charge",
-        "read_charge",
-        lambda c, u: {"unit": "amperes", "value": 32 if c.is_charging else 0},
-        ELECTRIC,
-    ),
-    Signal(
-        "charge-voltage",
-        "Voltage",
-        "Charge",
-        "read_charge",
-        lambda c, u: {"unit": "volts", "value": 230 if c.is_charging else 0},
-        ELECTRIC,
-    ),
-    Signal(
-        "internalcombustionengine-fuellevel",
-        "FuelLevel",
-        "InternalCombustionEngine",
-        "read_fuel",
-        lambda c, u: {"unit": "percent", "value": round(c.fuel_level * 100, 1)},
-        TANK,
-    ),
-    Signal(
-        "internalcombustionengine-range",
-        "Range",
-        "InternalCombustionEngine",
-        "read_fuel",
-        lambda c, u: {"unit": _length_unit(u), "value": simulation.distance(simulation.fuel_range_km(c), u)},
-        TANK,
-    ),
-    Signal(
-        "internalcombustionengine-amountremaining",
-        "AmountRemaining",
-        "InternalCombustionEngine",
-        "read_fuel",
-        lambda c, u: {
-            "unit": "gallons" if u == "imperial" else "liters",
-            "value": simulation.volume(c.fuel_level * c.tank_litres, u),
-        },
-        TANK,
-    ),
-    Signal(
-        "internalcombustionengine-oillife",
-        "OilLife",
-        "InternalCombustionEngine",
-        "read_engine_oil",
-        lambda c, u: {"unit": "percent", "value": round(c.oil_life * 100)},
-        TANK,
-    ),
-    Signal("closure-islocked", "IsLocked", "Closure", "read_security", lambda c, u: {"value": c.is_locked}),
-    Signal(
-        "closure-doors",
-        "Doors",
-        "Closure",
-        "read_security",
-        lambda c, u: {
-            "values": _grid(lambda i: {"isOpen": False, "isLocked": c.is_locked}),
-            "rowCount": 2,
-            "columnCount": 2,
-        },
-    ),
-    Signal(
-        "closure-windows",
-        "Windows",
-        "Closure",
-        "read_security",
-        lambda c, u: {"values": _grid(lambda i: {"isOpen": False}), "rowCount": 2, "columnCount": 2},
-    ),
-    Signal(
-        "closure-sunroof",
-        "Sunroof",
-        "Closure",
-        "read_security",
-        lambda c, u: {"isOpen": False},
-        feature="sunroof",
-    ),
-    Signal(
-        "closure-fronttrunk",
-        "FrontTrunk",
-        "Closure",
-        "read_security",
-        lambda c, u: {"isOpen": False, "isLocked": c.is_locked},
-        feature="front_trunk",
-    ),
-    Signal(
-        "closure-reartrunk",
-        "RearTrunk",
-        "Closure",
-        "read_security",
-        lambda c, u: {"isOpen": False, "isLocked": c.is_locked},
-    ),
-    Signal(
-        "wheel-tires",
-        "Tires",
-        "Wheel",
-        "read_tires",
-        lambda c, u: {
-            "unit": _pressure_unit(u),
-            "values": _grid(lambda i: {"tirePressure": simulation.pressure(c.tire_pressures_kpa[i], u)}),
-        },
-    ),
-    Signal(
-        "lowvoltagebattery-stateofcharge",
-        "StateOfCharge",
-        "LowVoltageBattery",
-        "read_battery",
-        lambda c, u: {"unit": "percent", "value": 88},
-    ),
-)
-BY_CODE = {signal.code: signal for signal in SIGNALS}
 
 
 @dataclass(frozen=True)
@@ -250,20 +43,6 @@ COMMANDS = {
     "charge/start": Command("control_charge", "charge-start", lambda car: simulation.charge(car, start=True)),
     "charge/stop": Command("control_charge", "charge-stop", lambda car: simulation.charge(car, start=False)),
 }
-
-
-def _listed(car: EmulatedVehicle, signal: Signal) -> bool:
-    """Whether the car has the signal at all: a petrol car lists no battery, an electric one no fuel."""
-    if signal.powertrain == ELECTRIC:
-        return car.is_electric
-    if signal.powertrain == TANK:
-        return car.has_tank
-    return True
-
-
-def _epoch_ms(moment: datetime) -> int:
-    """v3 timestamps are epoch milliseconds (SMARTCAR.md §4b; e.g. 1752104218549 in the Java SDK's fixtures)."""
-    return int(moment.timestamp() * 1000)
 
 
 def _vehicle_path(car: EmulatedVehicle) -> str:
@@ -292,16 +71,13 @@ def _signal_resource(car: EmulatedVehicle, signal: Signal, units: str) -> dict:
     without the feature): 200 either way, the other signals unaffected."""
     attributes = {"code": signal.code, "name": signal.name, "group": signal.group}
     links = {"self": f"{_vehicle_path(car)}/signals/{signal.code}"}
-    if signal.feature and not fleet.has_feature(car, signal.feature):
-        error = ApiError("COMPATIBILITY", "VEHICLE_NOT_CAPABLE")
-    elif car.is_asleep and not signal.static:
-        error = ApiError("VEHICLE_STATE", "ASLEEP")
-    else:
+    error = unavailable(car, signal)
+    if error is None:
         return {
             "id": signal.code,
             "type": "signal",
             "attributes": {**attributes, "status": {"value": "SUCCESS"}, "body": signal.read(car, units)},
-            "meta": {"retrievedAt": _epoch_ms(clock.now()), "oemUpdatedAt": _epoch_ms(car.state_updated_at)},
+            "meta": {"retrievedAt": epoch_ms(clock.now()), "oemUpdatedAt": epoch_ms(car.state_updated_at)},
             "links": links,
         }
     # Like Smartcar's own answers for a signal it could not get: the error, no body and no times.
@@ -345,7 +121,7 @@ def signals(request: HttpRequest, call: Call, vehicle_id: str) -> HttpResponse:
     size = _positive_int(request.GET.get("pageSize"), DEFAULT_PAGE_SIZE, "pageSize")
     gate(car, "v3/signals", wakes_car=False)
     car = fresh_state(car)
-    available = [s for s in SIGNALS if s.permission in call.grant.scopes and _listed(car, s)]
+    available = [s for s in SIGNALS if s.permission in call.grant.scopes and listed(car, s)]
     chosen, last = _page(available, page, size)
 
     def link(number: int) -> str:
@@ -375,7 +151,7 @@ def signal(request: HttpRequest, call: Call, vehicle_id: str, code: str) -> Http
     if spec is None:
         raise ApiError("RESOURCE_NOT_FOUND", "PATH", description=f"Unknown signal: {code}.")
     require_permission(call.grant, spec.permission)
-    if not _listed(car, spec):
+    if not listed(car, spec):
         raise ApiError("COMPATIBILITY", "VEHICLE_NOT_CAPABLE", description=f"This vehicle has no {spec.code} signal.")
     gate(car, f"v3/signals/{spec.code}", wakes_car=False)
     car = fresh_state(car)
