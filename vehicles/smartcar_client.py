@@ -409,6 +409,17 @@ def get_attributes(*, access_token: str, vehicle_id: str) -> VehicleAttributes:
     )
 
 
+def subscribe_webhook(*, access_token: str, vehicle_id: str, webhook_id: str) -> None:
+    """Subscribe one car to the application's webhook (v2.0, with the vehicle's token)."""
+    _call("subscribe", lambda: _vehicle(vehicle_id, access_token).subscribe(webhook_id))
+
+
+@sensitive_variables()
+def unsubscribe_webhook(*, management_token: str, vehicle_id: str, webhook_id: str) -> None:
+    """Unsubscribe one car from the webhook (v2.0, with the application management token)."""
+    _call("unsubscribe", lambda: _vehicle(vehicle_id, "").unsubscribe(management_token, webhook_id))
+
+
 def disconnect_vehicle(*, access_token: str, vehicle_id: str) -> None:
     """Revoke this application's access to one vehicle."""
     _call("disconnect", lambda: _vehicle(vehicle_id, access_token).disconnect())

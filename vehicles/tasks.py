@@ -173,6 +173,17 @@ def process_pending_webhook_events() -> None:
         logger.warning("webhook sweep queued %d pending event(s)", len(ids))
 
 
+@shared_task(bind=True, max_retries=REFRESH_MAX_RETRIES)
+def subscribe_vehicle(self, vehicle_id: int) -> None:
+    """Subscribe a newly connected car to the webhook, retried with backoff (failures show in the admin)."""
+    try:
+        webhooks.subscribe(vehicle_id=vehicle_id)
+    except (ReauthRequired, AppMisconfigured, TokenDecryptionError):
+        return
+    except SmartcarError as exc:
+        raise self.retry(countdown=backoff_seconds(self.request.retries, getattr(exc, "retry_after", None))) from None
+
+
 @shared_task
 def renew_application_token() -> None:
     """Beat, with API Authentication: mint the next application token before the current one ends."""

@@ -215,9 +215,10 @@ CELERY_BEAT_SCHEDULE["beat-heartbeat"] = {
 # config is not an app, so Celery's autodiscovery does not find its tasks.
 CELERY_IMPORTS = ["config.tasks"]
 
-# Vehicle data is fetched when a person asks. Smartcar counts calls per vehicle, so a periodic fetch is off (0)
-# unless set, and then at least every 15 minutes.
-VEHICLE_DATA_SYNC_MINUTES = env.int("VEHICLE_DATA_SYNC_MINUTES", default=0)
+# Vehicle data comes when a person asks, when a car is connected, from the webhook when there is one, and from this
+# periodic fetch: every car whose data is older than VEHICLE_DATA_SYNC_MINUTES, except cars the webhook kept fresh.
+# Smartcar counts calls per vehicle, so it is at least 15 minutes; 0 turns it off.
+VEHICLE_DATA_SYNC_MINUTES = env.int("VEHICLE_DATA_SYNC_MINUTES", default=60)
 if VEHICLE_DATA_SYNC_MINUTES:
     CELERY_BEAT_SCHEDULE["sync-vehicle-data"] = {
         "task": "vehicles.tasks.sync_stale_vehicles",

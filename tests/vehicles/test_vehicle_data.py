@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from smartcar_emulator.models import EmulatedVehicle, RequestLog
-from tests.helpers import ALL_SCOPES
+from tests.helpers import ALL_SCOPES, take_queued_tasks
 from tests.vehicles.conftest import said
 from vehicles import tasks
 from vehicles.models import SmartcarConnection, Vehicle, VehicleCommand
@@ -291,10 +291,10 @@ def test_unknown_commands_are_404(alice_client, connected_with):
     assert alice_client.post(reverse("vehicles:command", args=[vehicle.pk, "self_destruct"])).status_code == 404
 
 
-def test_no_periodic_fetch_by_default_and_a_minimum_interval_when_on(settings):
+def test_an_hourly_periodic_fetch_by_default_and_a_minimum_interval_when_on(settings):
     from django.core.checks import run_checks
 
-    assert "sync-vehicle-data" not in settings.CELERY_BEAT_SCHEDULE
+    assert settings.CELERY_BEAT_SCHEDULE["sync-vehicle-data"]["schedule"] == 60 * 60
     for minutes, errors in ((0, []), (15, []), (5, ["vehicles.E007"]), (-1, ["vehicles.E007"])):
         settings.VEHICLE_DATA_SYNC_MINUTES = minutes
         assert [e.id for e in run_checks() if e.id.startswith("vehicles.")] == errors
@@ -311,3 +311,27 @@ def test_the_periodic_fetch_picks_only_stale_vehicles(connected_with, settings):
 
     assert stale.pk in due
     assert fresh.pk not in due
+
+
+def test_the_periodic_fetch_leaves_cars_the_webhook_keeps_fresh(connected_with, settings):
+    pushed, polled = connected_with()[:2]
+    settings.VEHICLE_DATA_SYNC_MINUTES = 30
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    Vehicle.objects.update(data_fetched_at=an_hour_ago)
+    Vehicle.objects.filter(pk=pushed.pk).update(data_pushed_at=an_hour_ago)
+
+    due = vehicle_data.stale_vehicle_ids()
+
+    assert polled.pk in due
+    assert pushed.pk not in due
+
+
+def test_a_newly_connected_car_is_asked_for_its_data_at_once(alice, alice_client, connect_car):
+    take_queued_tasks()
+
+    connect_car(alice_client)
+
+    vehicles = list(Vehicle.objects.filter(owner=alice))
+    queued = [(task.name, task.args) for task in take_queued_tasks()]
+    assert all(vehicle.sync_requested_at is not None for vehicle in vehicles)
+    assert sorted(queued) == sorted((tasks.sync_vehicle.name, [vehicle.pk]) for vehicle in vehicles)

@@ -22,6 +22,7 @@ from config.redirects import safe_return_to
 from vehicles import smartcar_client
 from vehicles.models import PendingConnect, SmartcarConnection, Vehicle
 from vehicles.services.tokens import with_access_token
+from vehicles.services.vehicle_data import SyncNotQueued, VehicleBusy, request_sync
 from vehicles.smartcar_client import SmartcarError
 
 logger = logging.getLogger(__name__)
@@ -232,15 +233,32 @@ def _fetch_vehicles(access_token: str, connection: SmartcarConnection) -> list[s
 
 
 def _store_vehicles(*, connection: SmartcarConnection, attributes: list[smartcar_client.VehicleAttributes]) -> None:
+    new = []
     with transaction.atomic():
         for vehicle in attributes:
-            Vehicle.objects.update_or_create(
+            row, created = Vehicle.objects.update_or_create(
                 owner_id=connection.owner_id,
                 smartcar_vehicle_id=vehicle.id,
                 defaults={"connection": connection, "make": vehicle.make, "model": vehicle.model, "year": vehicle.year},
             )
+            if created:
+                new.append(row)
         # Cars left out of this grant are no longer reachable through it.
         connection.vehicles.exclude(smartcar_vehicle_id__in=[vehicle.id for vehicle in attributes]).delete()
+    for vehicle in new:
+        _welcome(vehicle)
+
+
+def _welcome(vehicle: Vehicle) -> None:
+    """A newly connected car: its first data asked for at once, and the car subscribed to the webhook if there is
+    one. Both are queued; the person's page says the car is being asked."""
+    from vehicles import tasks  # the tasks call these services: imported where the task is sent
+
+    with contextlib.suppress(VehicleBusy, SyncNotQueued):
+        request_sync(vehicle=vehicle)
+    if settings.SMARTCAR_WEBHOOK_ID:
+        with contextlib.suppress(KombuOperationalError):
+            tasks.subscribe_vehicle.delay(vehicle.pk)
 
 
 def list_connection_vehicles(*, connection_id: int) -> int | None:

@@ -12,6 +12,7 @@ from django.views.decorators.debug import sensitive_variables
 from accounts.models import User
 from vehicles import smartcar_client
 from vehicles.models import SmartcarConnection, Vehicle
+from vehicles.services import webhooks
 from vehicles.services.tokens import get_access_token
 from vehicles.smartcar_client import AccessTokenRejected, ReauthRequired, SmartcarError
 
@@ -28,6 +29,7 @@ def disconnect_vehicle(*, vehicle: Vehicle) -> None:
     connection's last vehicle). If Smartcar cannot be reached, nothing changes here."""
     connection = vehicle.connection
     _revoke(vehicle)
+    webhooks.unsubscribe(vehicle=vehicle)
     with transaction.atomic():
         vehicle.delete()
         if not connection.vehicles.exists():

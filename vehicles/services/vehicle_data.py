@@ -130,12 +130,19 @@ def _stored(signal: smartcar_client.Signal) -> dict:
     }
 
 
+# A car the webhook pushed data for within this many sync intervals is left to the webhook: polling is the fallback.
+PUSH_KEEPS_FRESH_INTERVALS = 4
+
+
 def stale_vehicle_ids() -> list[int]:
-    """Vehicles on ACTIVE connections whose data is older than the optional periodic sync interval."""
-    cutoff = timezone.now() - timedelta(minutes=settings.VEHICLE_DATA_SYNC_MINUTES)
+    """Vehicles on ACTIVE connections whose data is older than the periodic sync interval, unless the webhook has
+    pushed their data lately."""
+    interval = timedelta(minutes=settings.VEHICLE_DATA_SYNC_MINUTES)
+    now = timezone.now()
     return list(
         Vehicle.objects.filter(connection__status=SmartcarConnection.Status.ACTIVE)
-        .filter(Q(data_fetched_at__isnull=True) | Q(data_fetched_at__lt=cutoff))
-        .exclude(retry_not_before__gt=timezone.now())
+        .filter(Q(data_fetched_at__isnull=True) | Q(data_fetched_at__lt=now - interval))
+        .exclude(retry_not_before__gt=now)
+        .exclude(data_pushed_at__gt=now - PUSH_KEEPS_FRESH_INTERVALS * interval)
         .values_list("pk", flat=True)
     )

@@ -18,7 +18,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
-from vehicles.models import Vehicle, WebhookEvent
+from vehicles import smartcar_client
+from vehicles.models import SmartcarConnection, Vehicle, WebhookEvent
+from vehicles.services.tokens import with_access_token
+from vehicles.smartcar_client import SmartcarError
 
 logger = logging.getLogger(__name__)
 
@@ -256,3 +259,50 @@ def _error_summary(payload: dict) -> str:
     if _resolved(errors, payload):
         return "resolved"
     return ", ".join(f"{error.get('type')}/{error.get('code')}" for error in errors)[:255]
+
+
+# --- Subscriptions ----------------------------------------------------------------------------------------------
+
+
+def subscribe(*, vehicle_id: int) -> bool:
+    """Subscribe a newly connected car to SMARTCAR_WEBHOOK_ID; whether an API call was made. Cars on API
+    Authentication are enrolled by Smartcar itself (the webhook's auto-enrollment in the dashboard). Failures are
+    recorded on the vehicle for the admin and raised for the task to retry."""
+    vehicle = Vehicle.objects.select_related("connection").filter(pk=vehicle_id).first()
+    webhook_id = settings.SMARTCAR_WEBHOOK_ID
+    if vehicle is None or not webhook_id or vehicle.webhook_subscribed_at is not None:
+        return False
+    if vehicle.connection.auth == SmartcarConnection.Auth.APPLICATION:
+        return False
+    try:
+        with_access_token(
+            vehicle.connection,
+            lambda token: smartcar_client.subscribe_webhook(
+                access_token=token, vehicle_id=vehicle.smartcar_vehicle_id, webhook_id=webhook_id
+            ),
+        )
+    except SmartcarError as exc:
+        Vehicle.objects.filter(pk=vehicle.pk).update(webhook_error=f"{type(exc).__name__}: {exc}"[:255])
+        raise
+    Vehicle.objects.filter(pk=vehicle.pk).update(webhook_subscribed_at=timezone.now(), webhook_error="")
+    logger.info("vehicle subscribed to the webhook vehicle_id=%s", vehicle.pk)
+    return True
+
+
+def unsubscribe(*, vehicle: Vehicle) -> None:
+    """Stop the webhook's deliveries for a car being disconnected, unless another account here still holds it.
+    Best effort: a failure is logged, and Smartcar stops delivering for a revoked car anyway."""
+    webhook_id = settings.SMARTCAR_WEBHOOK_ID
+    if not webhook_id or not settings.SMARTCAR_MANAGEMENT_TOKENS or vehicle.webhook_subscribed_at is None:
+        return
+    others = Vehicle.objects.filter(smartcar_vehicle_id=vehicle.smartcar_vehicle_id).exclude(pk=vehicle.pk)
+    if others.filter(connection__status=SmartcarConnection.Status.ACTIVE).exists():
+        return
+    try:
+        smartcar_client.unsubscribe_webhook(
+            management_token=settings.SMARTCAR_MANAGEMENT_TOKENS[0],
+            vehicle_id=vehicle.smartcar_vehicle_id,
+            webhook_id=webhook_id,
+        )
+    except SmartcarError as exc:
+        logger.warning("could not unsubscribe vehicle_id=%s from the webhook: %s", vehicle.pk, type(exc).__name__)
