@@ -162,9 +162,13 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# Pool processes per worker; unset, one per CPU core. A refresh waits on Smartcar far longer than it computes, so this
-# is what to raise first for more refreshes a second (docs/benchmarks.md, "Capacity").
-CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=None)
+# The worker's tasks wait on Smartcar far longer than they compute (a refresh: ~2 ms of CPU, ~300 ms of waiting), so
+# one process runs many at once in threads rather than one per process (docs/benchmarks.md, "Capacity"). Threads do
+# not enforce Celery's time limits: every Smartcar call has its timeout, every row lock its lock_timeout, and the
+# recovery of an unknown outcome its window. Each thread keeps its own PostgreSQL connection: size PostgreSQL's
+# max_connections for the sum of all workers' concurrency, plus web.
+CELERY_WORKER_POOL = env.str("CELERY_WORKER_POOL", default="threads")
+CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=32)
 CELERY_TIMEZONE = "UTC"
 # Every worker consumes both queues. Recoveries of refreshes whose outcome is unknown go to a queue of their own, so
 # that they never wait behind a sweep's batches: they must reach Smartcar within its grace of about a minute.
@@ -186,6 +190,16 @@ CELERY_DB_REUSE_MAX = 1000
 TOKEN_REFRESH_INTERVAL_MINUTES = env.int("TOKEN_REFRESH_INTERVAL_MINUTES", default=5)
 TOKEN_REFRESH_LEAD_TIME_MINUTES = env.int("TOKEN_REFRESH_LEAD_TIME_MINUTES", default=30)
 TOKEN_REFRESH_MAX_AGE_DAYS = env.int("TOKEN_REFRESH_MAX_AGE_DAYS", default=50)
+# `warm`: keep every access token fresh (refreshed TOKEN_REFRESH_LEAD_TIME_MINUTES before it expires, about every 1.5
+# hours: a car's data and commands never wait for a refresh). `on-use`: refresh an access token only when a fetch or
+# command needs it, and keep refresh tokens alive (about every 50 days): far fewer calls to Smartcar when the data
+# comes by webhook (docs/token-lifecycle.md, "Refresh policy").
+TOKEN_REFRESH_POLICIES = ("warm", "on-use")
+TOKEN_REFRESH_POLICY = env.str("TOKEN_REFRESH_POLICY", default="warm")
+if TOKEN_REFRESH_POLICY not in TOKEN_REFRESH_POLICIES:
+    raise ImproperlyConfigured(
+        f"TOKEN_REFRESH_POLICY must be one of {', '.join(TOKEN_REFRESH_POLICIES)}, not {TOKEN_REFRESH_POLICY!r}."
+    )
 TOKEN_REFRESH_BATCH_SIZE = env.int("TOKEN_REFRESH_BATCH_SIZE", default=10)
 # Every TOKEN_RECOVERY_INTERVAL_SECONDS beat looks for refreshes left unfinished by a refresher that died or lost the
 # database mid-call, and recovers them with the same refresh token while Smartcar's grace lasts.

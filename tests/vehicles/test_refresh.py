@@ -346,3 +346,72 @@ def test_a_reconnect_racing_a_refresh_waits_for_it_and_wins(alice_client, alice_
     assert stored.access_token != refreshed[0]
     assert stored.connected_at > stored.last_refreshed_at
     assert works_at_smartcar(stored.access_token)
+
+
+def test_the_on_use_policy_refreshes_only_aging_refresh_tokens_and_what_a_caller_needs(alice_connection, settings):
+    settings.TOKEN_REFRESH_POLICY = "on-use"
+    expiring = make_due(alice_connection)
+    assert tokens.due_connection_ids() == []
+
+    # A fetch or command that needs the token refreshes it on the spot, through the same choke point.
+    token = tokens.get_access_token(connection=expiring)
+    assert works_at_smartcar(token)
+
+    # A refresh token 51 days old is kept alive whatever the policy.
+    with time_machine.travel(timezone.now() + timedelta(days=51)):
+        assert tokens.due_connection_ids() == [expiring.pk]
+        settings.TOKEN_REFRESH_POLICY = "warm"
+        assert tokens.due_connection_ids() == [expiring.pk]
+
+
+def test_an_unknown_refresh_policy_stops_start_up():
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT,
+        env={**os.environ, "TOKEN_REFRESH_POLICY": "lazy"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "TOKEN_REFRESH_POLICY must be one of warm, on-use, not 'lazy'" in result.stderr
+
+
+def simulated_day(connection: SmartcarConnection, *, fetch_every: timedelta | None = None) -> int:
+    """Twenty-four hours on the test clock, beat's sweep every TOKEN_REFRESH_INTERVAL_MINUTES, and (optionally) a
+    fetch of the car's data as often as `fetch_every`, which needs a valid access token; the token-endpoint calls
+    it took, against the emulator."""
+    before = token_calls()
+    start = timezone.now()
+    step = timedelta(minutes=5)
+    next_fetch = start
+    with time_machine.travel(start, tick=False) as traveller:
+        for _ in range(24 * 12):
+            for connection_id in tokens.due_connection_ids():
+                tokens.refresh_due_connection(connection_id=connection_id)
+            if fetch_every is not None and timezone.now() >= next_fetch:
+                tokens.get_access_token(connection=SmartcarConnection.objects.get(pk=connection.pk))
+                next_fetch += fetch_every
+            traveller.shift(step)
+    return token_calls() - before
+
+
+@pytest.mark.parametrize(
+    ("policy", "fetch_every", "low", "high"),
+    [
+        # Warm: a 2-hour access token refreshed 30 minutes (plus up to one 5-minute sweep) before it ends.
+        ("warm", None, 15, 17),
+        # On use, polled hourly: a token is needed every hour and lasts two, less the 5-minute margin.
+        ("on-use", timedelta(hours=1), 11, 13),
+        # On use, the data pushed by webhook: no call in a day (the refresh token is renewed every 50 days).
+        ("on-use", None, 0, 0),
+    ],
+)
+def test_token_calls_per_connection_per_day_under_each_policy(
+    alice_connection, settings, policy, fetch_every, low, high
+):
+    settings.TOKEN_REFRESH_POLICY = policy
+
+    calls = simulated_day(alice_connection, fetch_every=fetch_every)
+
+    assert low <= calls <= high

@@ -14,6 +14,7 @@ from kombu.exceptions import OperationalError
 
 from config.celery import app as celery_app
 from tests.vehicles.test_refresh import make_due, works_at_smartcar
+from tests.vehicles.token_proxy import HANG, TokenProxy
 from vehicles import tasks
 from vehicles.models import SmartcarConnection
 from vehicles.services import tokens
@@ -65,3 +66,34 @@ def test_with_redis_down_pages_sign_in_and_the_request_path_refresh_still_work(
     # Publishing gives up after the short retry policy instead of hanging the request.
     with celery_app.connection_for_write(dead_broker) as connection, pytest.raises(OperationalError):
         tasks.refresh_connection.apply_async(args=[due.pk], connection=connection)
+
+
+def test_a_token_endpoint_that_never_answers_hangs_no_worker_thread(alice_connection, settings, monkeypatch):
+    # The threads pool enforces no task time limit: every call's own timeout and the recovery window must end it.
+    due = make_due(alice_connection)
+    settings.SMARTCAR_HTTP_TIMEOUT = 0.5
+    monkeypatch.setattr(tokens, "RECOVERY_WINDOW", timedelta(seconds=2))
+    celery_app.control.purge()
+
+    with (
+        TokenProxy(settings.SMARTCAR_AUTH_ORIGIN, default=HANG) as proxy,
+        start_worker(celery_app, pool="threads", concurrency=4, perform_ping_check=False, loglevel="WARNING"),
+    ):
+        settings.SMARTCAR_AUTH_ORIGIN = proxy.url
+        started = time.monotonic()
+        tasks.refresh_connection.delay(due.pk)
+        finished = wait_for(
+            lambda: (
+                SmartcarConnection.objects.filter(pk=due.pk, refresh_started_at=None).exclude(last_error="").exists()
+            ),
+            timeout=30,
+        )
+        elapsed = time.monotonic() - started
+
+    assert finished
+    # Tries until the window's end, the last one waiting twice the timeout: seconds, not for ever.
+    assert elapsed < 15
+    assert len(proxy.calls) >= 2
+    stored = SmartcarConnection.objects.get(pk=due.pk)
+    assert stored.status == SmartcarConnection.Status.ACTIVE
+    assert stored.token_version == due.token_version

@@ -45,22 +45,32 @@ def _due_before() -> tuple[datetime, datetime]:
     return now + timedelta(minutes=settings.TOKEN_REFRESH_LEAD_TIME_MINUTES), now + aging
 
 
+def _keeps_access_tokens_warm() -> bool:
+    return settings.TOKEN_REFRESH_POLICY == "warm"
+
+
 def due_connection_ids() -> list[int]:
-    """ACTIVE connections whose access token expires within the lead time or whose refresh token grows old."""
+    """ACTIVE connections whose refresh token grows old, or (policy `warm`) whose access token expires within the
+    lead time."""
     access_before, refresh_before = _due_before()
+    due = Q(refresh_expires_at__lte=refresh_before)
+    if _keeps_access_tokens_warm():
+        due |= Q(access_expires_at__lte=access_before)
     return list(
         SmartcarConnection.objects.filter(
             status=SmartcarConnection.Status.ACTIVE, auth=SmartcarConnection.Auth.VEHICLE_TOKENS
         )
-        .filter(Q(access_expires_at__lte=access_before) | Q(refresh_expires_at__lte=refresh_before))
-        .order_by("access_expires_at")
+        .filter(due)
+        .order_by("access_expires_at" if _keeps_access_tokens_warm() else "refresh_expires_at")
         .values_list("pk", flat=True)
     )
 
 
 def is_due(connection: SmartcarConnection) -> bool:
     access_before, refresh_before = _due_before()
-    return connection.access_expires_at <= access_before or connection.refresh_expires_at <= refresh_before
+    if connection.refresh_expires_at <= refresh_before:
+        return True
+    return _keeps_access_tokens_warm() and connection.access_expires_at <= access_before
 
 
 def _bound_lock_wait() -> None:
