@@ -96,6 +96,10 @@ def refresh_connections(connection_ids: list[int]) -> None:
             logger.exception("refresh could not reach the database connection_id=%s; retrying", connection_id)
             refresh_connections.apply_async(args=[connection_ids[position:]], countdown=5, expires=_sweep_expiry())
             return
+        except Exception:
+            # One connection's surprise must not cost the rest of the batch its refresh.
+            logger.exception("refresh failed unexpectedly connection_id=%s", connection_id)
+            continue
         if countdown is not None:
             # As the task's own first retry would be: the next failure backs off from attempt 1.
             refresh_connection.apply_async(args=[connection_id], countdown=countdown, retries=1)

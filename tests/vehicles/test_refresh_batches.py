@@ -168,3 +168,20 @@ def test_a_batch_size_under_one_fails_the_system_check(settings):
     assert "vehicles.E008" in {error.id for error in run_checks()}
     settings.TOKEN_REFRESH_BATCH_SIZE = 1
     assert "vehicles.E008" not in {error.id for error in run_checks()}
+
+
+def test_an_unforeseen_failure_of_one_connection_does_not_stop_the_batch(smartcar, monkeypatch):
+    connections = due_connections(3, smartcar)
+    ids = [connection.pk for connection in connections]
+    real = tokens.refresh_due_connection
+
+    def surprising_on_the_first(*, connection_id: int, if_version: int | None = None):
+        if connection_id == ids[0]:
+            raise KeyError("an answer nobody foresaw")
+        return real(connection_id=connection_id, if_version=if_version)
+
+    monkeypatch.setattr(tokens, "refresh_due_connection", surprising_on_the_first)
+    tasks.refresh_connections.apply(args=[ids])
+
+    assert refreshed(connections[1])
+    assert refreshed(connections[2])
