@@ -456,50 +456,39 @@ def scenarios(stack: Stack, proxy) -> list[Outcome]:
         time.sleep(3)
         stack.redis.start()
 
-    return [
-        run_scenario(
-            stack, proxy, "500/504 after rotating (30 %)", rate([faults.ROTATE_THEN_500, faults.ROTATE_THEN_504], 0.3)
-        ),
-        run_scenario(
-            stack,
-            proxy,
+    planned = [
+        ("500/504 after rotating (30 %)", rate([faults.ROTATE_THEN_500, faults.ROTATE_THEN_504], 0.3)),
+        (
             "reset after send, stalled body (30 %)",
             rate([faults.RESET_AFTER_SEND, faults.STALLED_BODY], 0.3),
         ),
-        run_scenario(
-            stack,
-            proxy,
+        (
             "200 with a garbage or truncated body (10 %)",
             rate([faults.GARBAGE_200, faults.TRUNCATED_200], 0.1),
         ),
-        run_scenario(stack, proxy, "lost answer, read timeout (30 %)", rate([faults.LOSE_ANSWER], 0.3)),
-        run_scenario(stack, proxy, "slower than the HTTP timeout for 75 s", slow_window, end_slow_window_later),
-        run_scenario(
-            stack, proxy, "whole worker SIGKILLed holding 8 answers", hold_answers, kill_worker_holding_answers
-        ),
-        run_scenario(
-            stack,
-            proxy,
+        ("lost answer, read timeout (30 %)", rate([faults.LOSE_ANSWER], 0.3)),
+        ("slower than the HTTP timeout for 75 s", slow_window, end_slow_window_later),
+        ("whole worker SIGKILLed holding 8 answers", hold_answers, kill_worker_holding_answers),
+        (
             "whole worker SIGKILLed mid-sweep",
             lambda: None,
             mid_sweep(CONNECTIONS // 4, lambda: (stack.kill_worker(), time.sleep(2), stack.start_worker())),
         ),
-        run_scenario(
-            stack,
-            proxy,
+        (
             "PostgreSQL down 25 s mid-sweep",
             lambda: None,
             mid_sweep(CONNECTIONS // 5, database_outage(25)),
         ),
-        run_scenario(
-            stack,
-            proxy,
+        (
             "PostgreSQL down 90 s mid-sweep",
             lambda: None,
             mid_sweep(CONNECTIONS // 5, database_outage(90)),
         ),
-        run_scenario(stack, proxy, "Redis killed mid-sweep", lambda: None, mid_sweep(CONNECTIONS // 5, kill_redis)),
+        ("Redis killed mid-sweep", lambda: None, mid_sweep(CONNECTIONS // 5, kill_redis)),
     ]
+    # FAULTS_ONLY=worker (a part of a scenario's name) runs only the scenarios that match, while working on one.
+    only = os.environ.get("FAULTS_ONLY", "")
+    return [run_scenario(stack, proxy, *scenario) for scenario in planned if only in scenario[0]]
 
 
 def main() -> int:
@@ -525,6 +514,11 @@ def main() -> int:
             outcomes = scenarios(stack, proxy)
     finally:
         stack.stop()
+        worker_log = workdir / "worker.log"
+        if worker_log.exists():
+            # The last of the worker's log, for a run that failed on CI.
+            tail = worker_log.read_text(errors="replace").splitlines()[-40:]
+            log("worker log, last lines:\n" + "\n".join(tail))
         shutil.rmtree(workdir, ignore_errors=True)
     print_table(outcomes)
     log(f"whole run {time.monotonic() - started:.0f} s")
