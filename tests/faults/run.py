@@ -151,6 +151,15 @@ class Stack:
     def start_worker(self) -> None:
         celery = [sys.executable, "-m", "celery", "-A", "config"]
         self.start_process("worker", [*celery, "worker", "--concurrency", "8", "--loglevel", "INFO", "-n", "faults@%h"])
+        log_file = self.workdir / "worker.log"
+        # Up when it says so in its log (a restarted worker must be taking tasks again before a scenario goes on).
+        ready_before = log_file.read_text(errors="replace").count(" ready.")
+        deadline = time.monotonic() + 90
+        while log_file.read_text(errors="replace").count(" ready.") <= ready_before:
+            if self.processes["worker"].poll() is not None or time.monotonic() > deadline:
+                tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-30:])
+                raise RuntimeError(f"the worker did not start:\n{tail}")
+            time.sleep(0.2)
 
     def kill_worker(self) -> None:
         # The whole worker, main process and pool children at once, as the kernel's OOM killer or a lost host would.
