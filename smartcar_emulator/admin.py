@@ -1,13 +1,16 @@
-"""The emulator in the admin: people, cars, grants, tokens (by hint only), faults, limits and the request log."""
+"""The emulator in the admin: people, cars, grants, tokens (by hint only), faults, limits, the request log, and webhooks
+with their subscriptions and delivery log (management tokens by hint only)."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 
+from smartcar_emulator import services
 from smartcar_emulator.models import (
     AccessToken,
     ApplicationToken,
     AuthorizationCode,
+    DeliveryAttempt,
     EmulatedVehicle,
     EmulatorUser,
     Fault,
@@ -16,6 +19,9 @@ from smartcar_emulator.models import (
     RateLimitBucket,
     RefreshToken,
     RequestLog,
+    Subscription,
+    Webhook,
+    WebhookEvent,
 )
 
 
@@ -110,3 +116,74 @@ class RequestLogAdmin(ReadOnlyAdmin):
     list_display = ("at", "method", "path", "token_hint", "user_id", "vehicle_id", "status_code", "outcome")
     list_filter = ("status_code", "method")
     search_fields = ("path", "vehicle_id", "request_id")
+
+
+class SubscriptionInline(admin.TabularInline):
+    model = Subscription
+    fields = ("vehicle", "created_at", "reported_asleep")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+
+@admin.register(Webhook)
+class WebhookAdmin(ReadOnlyAdmin):
+    list_display = ("webhook_id", "name", "callback_url", "verification", "auto_enroll", "created_at")
+    list_filter = ("verification", "auto_enroll")
+    fields = (
+        "webhook_id",
+        "name",
+        "callback_url",
+        "token_hint",
+        "signals",
+        "triggers",
+        "auto_enroll",
+        "verification",
+        "verification_detail",
+        "verified_at",
+        "created_at",
+    )
+    readonly_fields = fields
+    inlines = [SubscriptionInline]
+
+    @admin.display(description="management token")
+    def token_hint(self, webhook: Webhook) -> str:
+        return f"{services.hint(webhook.management_token)}…"
+
+
+class DeliveryAttemptInline(admin.TabularInline):
+    model = DeliveryAttempt
+    fields = ("number", "attempted_at", "delivery_id", "status_code", "error", "duration_ms")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "event_id", "event_type", "summary", "vehicle", "webhook", "status", "attempts")
+    list_filter = ("event_type", "status")
+    search_fields = ("event_id", "vehicle__vehicle_id", "summary")
+    inlines = [DeliveryAttemptInline]
+
+
+@admin.register(DeliveryAttempt)
+class DeliveryAttemptAdmin(ReadOnlyAdmin):
+    """The delivery log: every attempt, with the event, the car, the receiver's answer and the time."""
+
+    list_display = ("attempted_at", "event_id", "event_type", "vehicle", "number", "status_code", "error")
+    list_filter = ("status_code", "event__event_type")
+    search_fields = ("event__event_id", "event__vehicle__vehicle_id", "delivery_id")
+    list_select_related = ("event__vehicle",)
+
+    @admin.display(description="event id")
+    def event_id(self, attempt: DeliveryAttempt) -> str:
+        return str(attempt.event.event_id)
+
+    @admin.display(description="type")
+    def event_type(self, attempt: DeliveryAttempt) -> str:
+        return attempt.event.event_type
+
+    @admin.display(description="vehicle")
+    def vehicle(self, attempt: DeliveryAttempt) -> str:
+        return str(attempt.event.vehicle.vehicle_id) if attempt.event.vehicle else "-"

@@ -1,4 +1,5 @@
-"""The emulator's own state: people and their cars, grants and tokens, the clock, faults, limits and a log."""
+"""The emulator's own state: people and their cars, grants and tokens, the clock, faults, limits, a log, and the
+application's webhooks with their subscriptions and deliveries."""
 
 from __future__ import annotations
 
@@ -152,6 +153,9 @@ class Knobs(models.Model):
     vehicle_refill_per_minute = models.FloatField(default=30)
     # The makes the application is enabled for in Smartcar's dashboard; empty means every make.
     enabled_makes = models.JSONField(default=list, blank=True)
+    # Whether the webhook of SMARTCAR_EMULATOR_WEBHOOK_URL was set up; once it was, deleting it through the control API
+    # keeps it deleted (until a reset).
+    default_webhook_installed = models.BooleanField(default=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -211,3 +215,96 @@ class RequestLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.method} {self.path} → {self.status_code}"
+
+
+class Webhook(models.Model):
+    """One of the application's webhooks, as Smartcar's dashboard sets one up: where to deliver, the management token
+    that signs, the signals every delivery carries and the ones whose change triggers one."""
+
+    class Verification(models.TextChoices):
+        PENDING = "pending", "Not verified yet"
+        VERIFIED = "verified", "Verified"
+        FAILED = "failed", "Verification failed"
+
+    webhook_id = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=100)
+    callback_url = models.URLField(max_length=500)
+    # Kept as written: the emulator signs with it. The admin and the control API show only a hint.
+    management_token = models.CharField(max_length=200)
+    signals = models.JSONField(default=list, help_text="codes of the signals every VEHICLE_STATE carries")
+    triggers = models.JSONField(default=list, help_text="codes of the signals whose change sends a VEHICLE_STATE")
+    auto_enroll = models.BooleanField(default=False, help_text="subscribe every newly connected car")
+    verification = models.CharField(max_length=10, choices=Verification.choices, default=Verification.PENDING)
+    verification_detail = models.CharField(max_length=255, blank=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.webhook_id})"
+
+
+class Subscription(models.Model):
+    """A car subscribed to a webhook, and what the webhook was last told about it."""
+
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="subscriptions")
+    vehicle = models.ForeignKey(EmulatedVehicle, on_delete=models.CASCADE, related_name="subscriptions")
+    created_at = models.DateTimeField()
+    # The signals as the last VEHICLE_STATE carried them (code -> body or error), to see which triggers changed since.
+    last_sent = models.JSONField(default=dict)
+    # Whether the last VEHICLE_ERROR about sleep said the car is asleep (a later one resolves it).
+    reported_asleep = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["webhook", "vehicle"], name="one_subscription_per_webhook_car")]
+
+    def __str__(self) -> str:
+        return f"{self.vehicle} on {self.webhook}"
+
+
+class WebhookEvent(models.Model):
+    """One event for a webhook (its eventId), delivered once or retried on Smartcar's schedule, then dropped."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        DROPPED = "dropped", "Dropped"
+
+    event_id = models.UUIDField(unique=True)
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="events")
+    vehicle = models.ForeignKey(
+        EmulatedVehicle, null=True, blank=True, on_delete=models.CASCADE, related_name="webhook_events"
+    )
+    event_type = models.CharField(max_length=20)
+    # What caused it, for the log: FIRST_DELIVERY, the changed triggers, ASLEEP, ASLEEP RESOLVED.
+    summary = models.CharField(max_length=255, blank=True)
+    # The body without meta.deliveryId and meta.deliveredAt, which each attempt adds.
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # On the emulator's clock; null once delivered or dropped.
+    next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id}"
+
+
+class DeliveryAttempt(models.Model):
+    """The delivery log: one POST of an event to its webhook (its deliveryId), and how the receiver answered."""
+
+    event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="delivery_attempts")
+    delivery_id = models.UUIDField(unique=True)
+    number = models.PositiveSmallIntegerField()
+    attempted_at = models.DateTimeField(db_index=True)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=255, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-attempted_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of {self.event}"

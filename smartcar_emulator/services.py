@@ -1,4 +1,5 @@
-"""The emulator's flows: grants, codes and tokens (per vehicle and per application); faults and rate limits; the log."""
+"""The emulator's flows: grants, codes and tokens (per vehicle and per application); faults and rate limits; the log.
+Webhooks have a module of their own (webhooks.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 
-from smartcar_emulator import clock
+from smartcar_emulator import clock, webhooks
 from smartcar_emulator.errors import ApiError
 from smartcar_emulator.models import (
     AccessToken,
@@ -71,6 +72,7 @@ def issue_code(
     issued_at = clock.now()
     grant = Grant.objects.create(user=user, client_id=client_id, scopes=scopes, created_at=issued_at)
     grant.vehicles.set(vehicles)
+    webhooks.enroll(vehicles=vehicles)
     AuthorizationCode.objects.create(
         code_hash=digest(code),
         hint=hint(code),
@@ -233,6 +235,7 @@ def disconnect(*, grant: Grant, vehicle: EmulatedVehicle) -> None:
         if not each.vehicles.exists():
             each.revoked_at = now
             each.save(update_fields=["revoked_at"])
+    webhooks.forget(vehicle=vehicle)
 
 
 def connections(*, user_id: str | None = None, vehicle_id: str | None = None) -> list[tuple[Grant, EmulatedVehicle]]:

@@ -27,22 +27,26 @@ def advance(vehicle: EmulatedVehicle, *, now: datetime) -> None:
             if vehicle.state_of_charge >= 1.0:
                 vehicle.is_charging = False
     elif not vehicle.is_asleep:
-        km = DRIVING_KM_PER_HOUR * hours
-        vehicle.odometer_km += km
-        if vehicle.powertrain == "PHEV" and vehicle.state_of_charge is not None:
-            electric_km = min(km, max(0.0, (vehicle.state_of_charge - MIN_LEVEL) * vehicle.electric_range_km))
-            vehicle.state_of_charge -= electric_km / vehicle.electric_range_km
-            vehicle.fuel_level = max(MIN_LEVEL, vehicle.fuel_level - (km - electric_km) / vehicle.fuel_range_km)
-        elif vehicle.state_of_charge is not None:
-            vehicle.state_of_charge = max(MIN_LEVEL, vehicle.state_of_charge - km / vehicle.electric_range_km)
-        elif vehicle.fuel_level is not None:
-            vehicle.fuel_level = max(MIN_LEVEL, vehicle.fuel_level - km / vehicle.fuel_range_km)
-        if vehicle.oil_life is not None:
-            vehicle.oil_life = max(0.0, vehicle.oil_life - km / 15_000)
-        # Wander around home a little, as a commuter would.
-        vehicle.latitude += 0.002 * math.sin(vehicle.odometer_km / 7)
-        vehicle.longitude += 0.002 * math.cos(vehicle.odometer_km / 7)
+        drive(vehicle, km=DRIVING_KM_PER_HOUR * hours)
     vehicle.state_updated_at = now
+
+
+def drive(vehicle: EmulatedVehicle, *, km: float) -> None:
+    """Drive `km`: the odometer goes up, the battery (a plug-in hybrid's first) or the tank down, the car moves."""
+    vehicle.odometer_km += km
+    if vehicle.powertrain == "PHEV" and vehicle.state_of_charge is not None:
+        electric_km = min(km, max(0.0, (vehicle.state_of_charge - MIN_LEVEL) * vehicle.electric_range_km))
+        vehicle.state_of_charge -= electric_km / vehicle.electric_range_km
+        vehicle.fuel_level = max(MIN_LEVEL, vehicle.fuel_level - (km - electric_km) / vehicle.fuel_range_km)
+    elif vehicle.state_of_charge is not None:
+        vehicle.state_of_charge = max(MIN_LEVEL, vehicle.state_of_charge - km / vehicle.electric_range_km)
+    elif vehicle.fuel_level is not None:
+        vehicle.fuel_level = max(MIN_LEVEL, vehicle.fuel_level - km / vehicle.fuel_range_km)
+    if vehicle.oil_life is not None:
+        vehicle.oil_life = max(0.0, vehicle.oil_life - km / 15_000)
+    # Wander around home a little, as a commuter would.
+    vehicle.latitude += 0.002 * math.sin(vehicle.odometer_km / 7)
+    vehicle.longitude += 0.002 * math.cos(vehicle.odometer_km / 7)
 
 
 def lock(vehicle: EmulatedVehicle, *, locked: bool) -> None:

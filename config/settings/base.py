@@ -311,6 +311,13 @@ SMARTCAR_EMULATOR_API_CLIENT_SECRETS = env.list(
 )
 # How long a used refresh token keeps working (Smartcar documents about a minute).
 SMARTCAR_EMULATOR_REFRESH_GRACE_SECONDS = env.int("SMARTCAR_EMULATOR_REFRESH_GRACE_SECONDS", default=60)
+# The application's management token, which signs its webhook deliveries, and a webhook set up when the emulator
+# first needs one (docs/emulator.md): its callback URL (empty: none), its id, and whether it subscribes every newly
+# connected car itself (the dashboard's auto-enrollment, how API Authentication applications get cars subscribed).
+SMARTCAR_EMULATOR_MANAGEMENT_TOKEN = env.str("SMARTCAR_EMULATOR_MANAGEMENT_TOKEN", default="emulator-management-token")
+SMARTCAR_EMULATOR_WEBHOOK_URL = env.str("SMARTCAR_EMULATOR_WEBHOOK_URL", default="")
+SMARTCAR_EMULATOR_WEBHOOK_ID = env.str("SMARTCAR_EMULATOR_WEBHOOK_ID", default="5b6e0c1e-7a53-4bd2-9d3c-2f4e8a1b6c70")
+SMARTCAR_EMULATOR_WEBHOOK_AUTO_ENROLL = env.bool("SMARTCAR_EMULATOR_WEBHOOK_AUTO_ENROLL", default=False)
 if SMARTCAR_EMULATOR:
     INSTALLED_APPS.append("smartcar_emulator")
 

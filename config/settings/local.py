@@ -7,10 +7,13 @@ from .base import (
     BASE_DIR,
     DATABASES,
     INSTALLED_APPS,
+    SMARTCAR_AUTH,
     SMARTCAR_EMULATOR_API_CLIENT_ID,
     SMARTCAR_EMULATOR_API_CLIENT_SECRETS,
     SMARTCAR_EMULATOR_CLIENT_ID,
     SMARTCAR_EMULATOR_CLIENT_SECRET,
+    SMARTCAR_EMULATOR_MANAGEMENT_TOKEN,
+    SMARTCAR_EMULATOR_WEBHOOK_ID,
     database_config,
     env,
 )
@@ -61,3 +64,14 @@ SMARTCAR_VEHICLE_API_V3_ORIGIN = env.str("SMARTCAR_VEHICLE_API_V3_ORIGIN", defau
 SMARTCAR_API_CLIENT_ID = env.str("SMARTCAR_API_CLIENT_ID", default=SMARTCAR_EMULATOR_API_CLIENT_ID)
 SMARTCAR_API_CLIENT_SECRET = env.str("SMARTCAR_API_CLIENT_SECRET", default=SMARTCAR_EMULATOR_API_CLIENT_SECRETS[0])
 SMARTCAR_IAM_TOKEN_URL = env.str("SMARTCAR_IAM_TOKEN_URL", default=f"{_emulator}/iam/oauth2/token")
+# The emulator's webhook delivers to this application out of the box (docs/emulator.md): its callback is the receiver
+# here, both sides know the same management token, and connected cars are subscribed to it (by the application, or
+# with API Authentication by the webhook's auto-enrollment, as Smartcar's dashboard offers).
+SMARTCAR_EMULATOR_WEBHOOK_URL = env.str(
+    "SMARTCAR_EMULATOR_WEBHOOK_URL", default="http://localhost:8000/webhooks/smartcar/"
+)
+SMARTCAR_EMULATOR_WEBHOOK_AUTO_ENROLL = env.bool(
+    "SMARTCAR_EMULATOR_WEBHOOK_AUTO_ENROLL", default=SMARTCAR_AUTH == "application"
+)
+SMARTCAR_MANAGEMENT_TOKENS = env.list("SMARTCAR_MANAGEMENT_TOKENS", default=[SMARTCAR_EMULATOR_MANAGEMENT_TOKEN])
+SMARTCAR_WEBHOOK_ID = env.str("SMARTCAR_WEBHOOK_ID", default=SMARTCAR_EMULATOR_WEBHOOK_ID)

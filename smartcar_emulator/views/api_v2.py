@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import secrets
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.http import HttpRequest, HttpResponse
 
-from smartcar_emulator import clock, simulation
+from smartcar_emulator import clock, simulation, webhooks
 from smartcar_emulator.api import (
     Call,
     api_view,
@@ -20,7 +22,7 @@ from smartcar_emulator.api import (
     require_support,
 )
 from smartcar_emulator.errors import ApiError
-from smartcar_emulator.models import EmulatedVehicle
+from smartcar_emulator.models import EmulatedVehicle, Webhook
 from smartcar_emulator.services import check_rate_limits, disconnect
 
 VERSION = re.compile(r"^v\d+\.\d+$")
@@ -100,6 +102,7 @@ def _lock_command(car: EmulatedVehicle, units: str, body: dict) -> dict:
         raise ApiError("VALIDATION", "PARAMETER", description="action must be LOCK or UNLOCK.")
     simulation.lock(car, locked=action == "LOCK")
     car.save(update_fields=["is_locked"])
+    webhooks.notice_changes(car)
     return {"status": "success", "message": "Successfully sent request to vehicle"}
 
 
@@ -109,6 +112,7 @@ def _charge_command(car: EmulatedVehicle, units: str, body: dict) -> dict:
         raise ApiError("VALIDATION", "PARAMETER", description="action must be START or STOP.")
     simulation.charge(car, start=action == "START")
     car.save(update_fields=["is_charging"])
+    webhooks.notice_changes(car)
     return {"status": "success", "message": "Successfully sent request to vehicle"}
 
 
@@ -198,6 +202,8 @@ def dispatch(request: HttpRequest, call: Call, rest: str) -> HttpResponse:
     if len(parts) < 2 or parts[0] != "vehicles":
         raise ApiError("RESOURCE_NOT_FOUND", "PATH")
     vehicle_id, endpoint = parts[1], "/".join(parts[2:])
+    if len(parts) == 4 and parts[2] == "webhooks":
+        return _subscription(call, vehicle_id=vehicle_id, webhook_id=parts[3])
     known = endpoint in GET_ENDPOINTS or endpoint in POST_ENDPOINTS or endpoint in ("permissions", "batch")
     if not known and endpoint != "application":
         raise ApiError("RESOURCE_NOT_FOUND", "PATH")
@@ -242,3 +248,44 @@ def _permissions(call: Call) -> HttpResponse:
     return json_response(
         {"permissions": scopes[offset : offset + limit], "paging": {"count": len(scopes), "offset": offset}}
     )
+
+
+def _subscription(call: Call, *, vehicle_id: str, webhook_id: str) -> HttpResponse:
+    """Subscribe a car to a webhook with the car's access token (the SDK's Vehicle.subscribe), or unsubscribe it with
+    the application management token (Vehicle.unsubscribe); answered as the SDK reads them."""
+    if call.request.method == "POST":
+        call.authenticate()
+        vehicle = call.vehicle(vehicle_id)
+        webhook = _webhook(webhook_id)
+        check_rate_limits(vehicle=vehicle)
+        apply_faults(vehicle, "webhooks")
+        webhooks.subscribe(webhook=webhook, vehicle=vehicle)
+        return json_response({"webhookId": webhook.webhook_id, "vehicleId": str(vehicle.vehicle_id)})
+    if call.request.method != "DELETE":
+        raise ApiError("RESOURCE_NOT_FOUND", "PATH")
+    call.vehicle_id = vehicle_id
+    webhook = _webhook(webhook_id)
+    token = call.token_in_header()
+    if not token or not secrets.compare_digest(token, webhook.management_token):
+        raise ApiError("AUTHENTICATION")
+    vehicle = EmulatedVehicle.objects.filter(vehicle_id=_uuid(vehicle_id)).first()
+    if vehicle is None:
+        raise ApiError("RESOURCE_NOT_FOUND", "PATH", description="No such vehicle.")
+    check_rate_limits(vehicle=vehicle)
+    apply_faults(vehicle, "webhooks")
+    webhooks.unsubscribe(webhook=webhook, vehicle=vehicle)
+    return json_response({"status": "success"})
+
+
+def _webhook(webhook_id: str) -> Webhook:
+    webhook = webhooks.find_webhook(webhook_id)
+    if webhook is None:
+        raise ApiError("RESOURCE_NOT_FOUND", "PATH", description=f"The application has no webhook {webhook_id}.")
+    return webhook
+
+
+def _uuid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError as exc:
+        raise ApiError("VALIDATION", "PARAMETER", description="Invalid vehicle id.") from exc

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse
 
-from smartcar_emulator import clock, fleet, services, simulation
+from smartcar_emulator import clock, fleet, services, simulation, webhooks
 from smartcar_emulator.api import (
     Call,
     api_view,
@@ -174,6 +174,7 @@ def command(request: HttpRequest, call: Call, vehicle_id: str, name: str) -> Htt
     car = fresh_state(car)
     spec.run(car)
     car.save(update_fields=["is_locked", "is_charging"])
+    webhooks.notice_changes(car)
     done = clock.now()
     return json_response(
         {

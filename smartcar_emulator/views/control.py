@@ -6,18 +6,21 @@ import json
 from collections.abc import Callable
 from functools import wraps
 
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from smartcar_emulator import clock, fleet, services
+from smartcar_emulator import clock, fleet, services, simulation, webhooks
 from smartcar_emulator.errors import ERROR_TYPES
 from smartcar_emulator.models import (
     AccessToken,
     ApplicationToken,
     AuthorizationCode,
+    DeliveryAttempt,
     EmulatedVehicle,
     EmulatorUser,
     Fault,
@@ -26,8 +29,12 @@ from smartcar_emulator.models import (
     RateLimitBucket,
     RefreshToken,
     RequestLog,
+    Subscription,
+    Webhook,
+    WebhookEvent,
 )
 from smartcar_emulator.routers import database_alias
+from smartcar_emulator.signals import BY_CODE
 from smartcar_emulator.views.oauth import basic_credentials
 
 VEHICLE_FIELDS = ("is_locked", "is_plugged_in", "is_charging", "is_asleep")
@@ -85,6 +92,8 @@ def _clock_payload() -> dict:
 @control_view
 @require_http_methods(["GET", "PUT", "POST"])
 def clock_view(request: HttpRequest) -> JsonResponse:
+    """Read or move the clock. Moving it sends the webhook events that have come due, before answering: a test drives
+    Smartcar's retry schedule by moving the clock."""
     try:
         if request.method == "PUT":
             clock.set_offset(seconds=_int(_body(request), "offset_seconds", default=0))
@@ -92,7 +101,9 @@ def clock_view(request: HttpRequest) -> JsonResponse:
             clock.advance(seconds=_int(_body(request), "advance_seconds", default=0))
     except clock.OffsetOutOfRange as exc:
         raise BadInput(str(exc)) from exc
-    return JsonResponse(_clock_payload())
+    if request.method == "GET":
+        return JsonResponse(_clock_payload())
+    return JsonResponse({**_clock_payload(), "webhook_deliveries_attempted": webhooks.deliver_due()})
 
 
 def _fault_payload(fault: Fault) -> dict:
@@ -233,31 +244,125 @@ def user_fleet(request: HttpRequest, username: str) -> JsonResponse:
     )
 
 
+def _car(vehicle_id: str) -> EmulatedVehicle:
+    """The car, or 404 (a vehicle id that is not even a UUID included)."""
+    try:
+        return get_object_or_404(EmulatedVehicle, vehicle_id=vehicle_id)
+    except ValidationError as exc:
+        raise Http404("no such vehicle") from exc
+
+
+def _change(car: EmulatedVehicle, change: Callable[[EmulatedVehicle], None]) -> EmulatedVehicle:
+    """Apply a change to the car as it is now (its state advanced to the emulator's clock first, so that the change is
+    the newest reading), and raise the webhook events it causes."""
+    with transaction.atomic(using=database_alias()):
+        car = EmulatedVehicle.objects.select_for_update().get(pk=car.pk)
+        simulation.advance(car, now=clock.now())
+        change(car)
+        if not car.is_plugged_in:
+            car.is_charging = False
+        car.save()
+        webhooks.notice_changes(car)
+    return car
+
+
+def _patch(body: dict) -> Callable[[EmulatedVehicle], None]:
+    def apply(car: EmulatedVehicle) -> None:
+        for name in VEHICLE_FIELDS:
+            if name in body:
+                if not isinstance(body[name], bool):
+                    raise BadInput(f"{name} must be true or false")
+                setattr(car, name, body[name])
+        for name in LEVEL_FIELDS:
+            if name in body:
+                value = body[name]
+                if getattr(car, name) is None:
+                    raise BadInput(f"this car has no {name}")
+                if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+                    raise BadInput(f"{name} must be a number from 0 to 1")
+                setattr(car, name, float(value))
+
+    return apply
+
+
 @control_view
 @require_http_methods(["GET", "PATCH"])
 def vehicle_detail(request: HttpRequest, vehicle_id: str) -> JsonResponse:
-    car = get_object_or_404(EmulatedVehicle, vehicle_id=vehicle_id)
+    car = _car(vehicle_id)
     if request.method == "PATCH":
-        body = _body(request)
-        with transaction.atomic(using=database_alias()):
-            car = EmulatedVehicle.objects.select_for_update().get(pk=car.pk)
-            for name in VEHICLE_FIELDS:
-                if name in body:
-                    if not isinstance(body[name], bool):
-                        raise BadInput(f"{name} must be true or false")
-                    setattr(car, name, body[name])
-            for name in LEVEL_FIELDS:
-                if name in body:
-                    value = body[name]
-                    if getattr(car, name) is None:
-                        raise BadInput(f"this car has no {name}")
-                    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-                        raise BadInput(f"{name} must be a number from 0 to 1")
-                    setattr(car, name, float(value))
-            if not car.is_plugged_in:
-                car.is_charging = False
-            car.save()
+        car = _change(car, _patch(_body(request)))
     return JsonResponse(_vehicle_payload(car))
+
+
+def _drive(body: dict) -> Callable[[EmulatedVehicle], None]:
+    km = body.get("km", 30)
+    if isinstance(km, bool) or not isinstance(km, int | float) or not 0 < km <= 2000:
+        raise BadInput("km must be a number above 0 and at most 2000")
+
+    def apply(car: EmulatedVehicle) -> None:
+        if car.is_asleep:
+            raise BadInput("the car is asleep: wake it first")
+        car.is_plugged_in = False
+        simulation.drive(car, km=float(km))
+
+    return apply
+
+
+def _plug(plugged: bool) -> Callable[[dict], Callable[[EmulatedVehicle], None]]:
+    def action(body: dict) -> Callable[[EmulatedVehicle], None]:
+        def apply(car: EmulatedVehicle) -> None:
+            if not car.is_electric:
+                raise BadInput("this car has no charging port")
+            car.is_plugged_in = plugged
+
+        return apply
+
+    return action
+
+
+def _charge_to(body: dict) -> Callable[[EmulatedVehicle], None]:
+    percent = body.get("percent", 80)
+    if isinstance(percent, bool) or not isinstance(percent, int | float) or not 0 <= percent <= 100:
+        raise BadInput("percent must be a number from 0 to 100")
+
+    def apply(car: EmulatedVehicle) -> None:
+        if not car.is_electric:
+            raise BadInput("this car has no battery to charge")
+        # Plugged in and charged to the level, where it stops as a charge limit would stop it.
+        car.is_plugged_in, car.is_charging = True, False
+        car.state_of_charge = percent / 100
+
+    return apply
+
+
+def _sleep(asleep: bool) -> Callable[[dict], Callable[[EmulatedVehicle], None]]:
+    def action(body: dict) -> Callable[[EmulatedVehicle], None]:
+        def apply(car: EmulatedVehicle) -> None:
+            car.is_asleep = asleep
+
+        return apply
+
+    return action
+
+
+# What a person does with a car, each a change the car's webhooks hear about.
+VEHICLE_ACTIONS: dict[str, Callable[[dict], Callable[[EmulatedVehicle], None]]] = {
+    "drive": _drive,
+    "plug-in": _plug(True),
+    "unplug": _plug(False),
+    "charge": _charge_to,
+    "sleep": _sleep(True),
+    "wake": _sleep(False),
+}
+
+
+@control_view
+@require_POST
+def vehicle_action(request: HttpRequest, vehicle_id: str, action: str) -> JsonResponse:
+    car = _car(vehicle_id)
+    if action not in VEHICLE_ACTIONS:
+        raise BadInput(f"action must be one of {', '.join(VEHICLE_ACTIONS)}")
+    return JsonResponse(_vehicle_payload(_change(car, VEHICLE_ACTIONS[action](_body(request)))))
 
 
 @control_view
@@ -290,9 +395,14 @@ def application(request: HttpRequest) -> JsonResponse:
 @control_view
 @require_POST
 def reset(request: HttpRequest) -> JsonResponse:
-    """Forget everything: people, cars, grants, tokens, faults, buckets, the log, the clock offset and enabled makes."""
+    """Forget everything: people, cars, grants, tokens, webhooks and their deliveries, faults, buckets, the log, the
+    clock offset and enabled makes (the webhook of SMARTCAR_EMULATOR_WEBHOOK_URL comes back when next looked at)."""
     with transaction.atomic(using=database_alias()):
         for model in (
+            DeliveryAttempt,
+            WebhookEvent,
+            Subscription,
+            Webhook,
             RequestLog,
             RateLimitBucket,
             Fault,
@@ -306,3 +416,139 @@ def reset(request: HttpRequest) -> JsonResponse:
         EmulatorUser.objects.all().delete()
         Knobs.objects.all().delete()
     return JsonResponse({"status": "reset"})
+
+
+def _codes(body: dict, name: str) -> list[str] | None:
+    """A list of signal codes from the body, each one the emulator serves; None if absent."""
+    codes = body.get(name)
+    if codes is None:
+        return None
+    if not isinstance(codes, list) or not all(isinstance(code, str) and code in BY_CODE for code in codes):
+        raise BadInput(f"{name} must be a list of signal codes the emulator serves: {', '.join(BY_CODE)}")
+    return list(dict.fromkeys(codes))
+
+
+def _text(body: dict, name: str, *, max_length: int) -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > max_length:
+        raise BadInput(f"{name} must be a non-empty string of at most {max_length} characters")
+    return value.strip()
+
+
+def _webhook_payload(webhook: Webhook) -> dict:
+    return {
+        "webhook_id": webhook.webhook_id,
+        "name": webhook.name,
+        "url": webhook.callback_url,
+        "management_token": f"{services.hint(webhook.management_token)}…",
+        "signals": webhook.signals,
+        "triggers": webhook.triggers,
+        "auto_enroll": webhook.auto_enroll,
+        "verification": webhook.verification,
+        "verification_detail": webhook.verification_detail or None,
+        "verified_at": clock.isoformat(webhook.verified_at) if webhook.verified_at else None,
+        "vehicles": [str(s.vehicle.vehicle_id) for s in webhook.subscriptions.select_related("vehicle")],
+    }
+
+
+@control_view
+@require_GET
+def webhook_list(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"webhooks": [_webhook_payload(webhook) for webhook in webhooks.all_webhooks()]})
+
+
+@control_view
+@require_http_methods(["GET", "PUT", "DELETE"])
+def webhook_detail(request: HttpRequest, webhook_id: str) -> HttpResponse:
+    """Set up a webhook as Smartcar's dashboard does (PUT: what is given changes, the rest stays or takes its default;
+    a new webhook, URL or token is verified before the answer), read it, or delete it with its subscriptions."""
+    if request.method == "PUT":
+        body = _body(request)
+        url = _text(body, "url", max_length=500)
+        if url is not None:
+            try:
+                URLValidator(schemes=["http", "https"])(url)
+            except ValidationError as exc:
+                raise BadInput("url must be an http or https URL") from exc
+        auto_enroll = body.get("auto_enroll")
+        if auto_enroll is not None and not isinstance(auto_enroll, bool):
+            raise BadInput("auto_enroll must be true or false")
+        try:
+            webhook, created = webhooks.configure(
+                webhook_id=webhook_id,
+                url=url,
+                management_token=_text(body, "management_token", max_length=200),
+                name=_text(body, "name", max_length=100),
+                signals=_codes(body, "signals"),
+                triggers=_codes(body, "triggers"),
+                auto_enroll=auto_enroll,
+            )
+        except ValueError as exc:
+            raise BadInput(str(exc)) from exc
+        return JsonResponse(_webhook_payload(webhook), status=201 if created else 200)
+    webhook = webhooks.find_webhook(webhook_id)
+    if webhook is None:
+        return JsonResponse({"error": f"no webhook {webhook_id}"}, status=404)
+    if request.method == "DELETE":
+        webhook.delete()
+        return HttpResponse(status=204)
+    return JsonResponse(_webhook_payload(webhook))
+
+
+@control_view
+@require_POST
+def webhook_verify(request: HttpRequest, webhook_id: str) -> JsonResponse:
+    """The dashboard's "Verify this webhook": VERIFY sent again, the answer checked before this one."""
+    webhook = webhooks.find_webhook(webhook_id)
+    if webhook is None:
+        return JsonResponse({"error": f"no webhook {webhook_id}"}, status=404)
+    webhooks.verify(webhook)
+    return JsonResponse(_webhook_payload(webhook))
+
+
+@control_view
+@require_GET
+def delivery_log(request: HttpRequest) -> JsonResponse:
+    """Every attempt to deliver a webhook event, newest first, optionally of one event, car or webhook."""
+    try:
+        limit = min(500, max(1, int(request.GET.get("limit", 50))))
+    except ValueError as exc:
+        raise BadInput("limit must be an integer") from exc
+    rows = DeliveryAttempt.objects.select_related("event__webhook", "event__vehicle")
+    for name, lookup in (
+        ("event_id", "event__event_id"),
+        ("vehicle_id", "event__vehicle__vehicle_id"),
+        ("webhook_id", "event__webhook__webhook_id"),
+        ("event_type", "event__event_type"),
+    ):
+        if name in request.GET:
+            try:
+                rows = rows.filter(**{lookup: request.GET[name]})
+            except ValidationError as exc:
+                raise BadInput(f"{name} is not valid") from exc
+    return JsonResponse(
+        {
+            "deliveries": [
+                {
+                    "at": clock.isoformat(row.attempted_at),
+                    "event_id": str(row.event.event_id),
+                    "event_type": row.event.event_type,
+                    "summary": row.event.summary,
+                    "vehicle_id": str(row.event.vehicle.vehicle_id) if row.event.vehicle else None,
+                    "webhook_id": row.event.webhook.webhook_id,
+                    "attempt": row.number,
+                    "delivery_id": str(row.delivery_id),
+                    "status_code": row.status_code,
+                    "error": row.error or None,
+                    "duration_ms": row.duration_ms,
+                    "event_status": row.event.status,
+                    "next_attempt_at": (
+                        clock.isoformat(row.event.next_attempt_at) if row.event.next_attempt_at else None
+                    ),
+                }
+                for row in rows[:limit]
+            ]
+        }
+    )

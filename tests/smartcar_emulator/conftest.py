@@ -1,17 +1,27 @@
-"""Fixtures that point the unmodified Smartcar SDK at the emulator running in a live server."""
+"""Fixtures that point the unmodified Smartcar SDK at the emulator running in a live server, and an application's
+webhook endpoint for the emulator to deliver to."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import json
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import smartcar
 import smartcar.config
 from django.conf import settings
 
+from config.celery import app as celery_app
+from smartcar_emulator.tasks import QUEUE, deliver_webhook_event
 from tests.helpers import ALL_SCOPES, local_path, query_of
 
 REDIRECT_URI = "http://localhost:8000/exchange"
+WEBHOOK_ID = "3c2e5f0a-8d4b-4e7c-a1f6-9b0d2c4e6a81"
+MANAGEMENT_TOKEN = "receiver-management-token"
 
 
 @pytest.fixture
@@ -87,3 +97,114 @@ def first_vehicle(connected) -> Callable[..., smartcar.Vehicle]:
         return smartcar.Vehicle(vehicle_id, access.access_token, {"unit_system": unit_system})
 
     return make
+
+
+@dataclass
+class Delivery:
+    """One POST the receiver got: its headers and its raw body."""
+
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def payload(self) -> dict:
+        return json.loads(self.body)
+
+
+class Receiver:
+    """An application's webhook endpoint, on a port of its own: it records every POST and answers VERIFY with the
+    challenge's HMAC under its management token (or a wrong one), everything else with `status`; `held` makes it
+    wait (to time out) until released."""
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.deliveries: list[Delivery] = []
+        self.status = 200
+        self.answers_verify = True
+        self.held = False
+        self.release = threading.Event()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.deliveries.append(Delivery({k.lower(): v for k, v in self.headers.items()}, body))
+                if receiver.held:
+                    receiver.release.wait(timeout=10)
+                answer, status = receiver.answer(json.loads(body))
+                with contextlib.suppress(OSError):
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.end_headers()
+                    self.wfile.write(json.dumps(answer).encode())
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/webhooks/smartcar/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def answer(self, payload: dict) -> tuple[dict, int]:
+        if payload.get("eventType") == "VERIFY":
+            key = self.token if self.answers_verify else "some-other-token"
+            return {"challenge": smartcar.hash_challenge(key, payload["data"]["challenge"])}, 200
+        return {}, self.status
+
+    def of_type(self, event_type: str) -> list[Delivery]:
+        return [delivery for delivery in self.deliveries if delivery.payload["eventType"] == event_type]
+
+    def stop(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    receiver = Receiver(MANAGEMENT_TOKEN)
+    yield receiver
+    receiver.stop()
+
+
+def take_delivery_tasks() -> list[tuple]:
+    """The arguments of the delivery tasks waiting on the emulator's queue, taken off it."""
+    found = []
+    with celery_app.connection_for_read() as broker:
+        queue = broker.SimpleQueue(QUEUE)
+        while True:
+            try:
+                message = queue.get(block=False)
+            except queue.Empty:
+                break
+            message.ack()
+            assert message.headers["task"] == deliver_webhook_event.name
+            found.append(message.decode()[0])
+        queue.close()
+    return found
+
+
+@pytest.fixture
+def run_deliveries(emulator) -> Callable[[], None]:
+    """run_deliveries() runs the delivery tasks queued so far, as the emulator's worker would."""
+    take_delivery_tasks()
+
+    def run() -> None:
+        for args in take_delivery_tasks():
+            deliver_webhook_event.apply(args=args)
+
+    return run
+
+
+@pytest.fixture
+def webhook(control, receiver) -> Callable[..., dict]:
+    """webhook(**settings) sets up the test webhook (WEBHOOK_ID) delivering to the receiver; its control API answer."""
+
+    def configure(**body) -> dict:
+        response = control(
+            "PUT", f"webhooks/{WEBHOOK_ID}", json={"url": receiver.url, "management_token": MANAGEMENT_TOKEN, **body}
+        )
+        assert response.status_code in (200, 201), response.text
+        return response.json()
+
+    return configure
