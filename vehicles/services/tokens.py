@@ -46,7 +46,7 @@ def _due_before() -> tuple[datetime, datetime]:
 
 
 def _keeps_access_tokens_warm() -> bool:
-    return settings.TOKEN_REFRESH_POLICY == "warm"
+    return settings.TOKEN_REFRESH_POLICY == "warm"  # noqa: S105 - a policy name, not a secret
 
 
 def due_connection_ids() -> list[int]:
