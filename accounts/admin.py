@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils.translation import gettext_lazy as _
@@ -11,6 +12,12 @@ from accounts.models import User
 
 # The admin signs people in through its own form; it must check the address as the site's sign-in does.
 admin.site.login_form = AdminSignInForm
+# Support staff work here: the product's name, not Django's.
+admin.site.site_header = f"{settings.SITE_NAME} support"
+admin.site.site_title = f"{settings.SITE_NAME} support"
+admin.site.index_title = "People, connections and cars"
+# A few models, reached from the index and the breadcrumbs: the lists get the whole width of a laptop's screen.
+admin.site.enable_nav_sidebar = False
 
 
 # Apps that keep things of a person's subclass and re-register this for the user's page (as vehicles.admin does).

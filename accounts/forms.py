@@ -8,6 +8,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import (
     AdminUserCreationForm,
     AuthenticationForm,
+    PasswordChangeForm,
+    SetPasswordForm,
     UserChangeForm,
     UserCreationForm,
     UsernameField,
@@ -16,10 +18,21 @@ from django.contrib.auth.forms import (
 User = get_user_model()
 
 
-class SignupForm(UserCreationForm):
+class ErrorsUnderThePassword:
+    """Puts the password validators' errors (too short, too common) under the password, not under its confirmation
+    where Django reports them."""
+
+    password_field_name = "password1"  # noqa: S105 - a field's name
+
+    def validate_password_for_user(self, user, *args, **kwargs) -> None:
+        super().validate_password_for_user(user, self.password_field_name)
+
+
+class SignupForm(ErrorsUnderThePassword, UserCreationForm):
     class Meta:
         model = User
         fields = ("email",)
+        widgets = {"email": forms.EmailInput(attrs={"autocomplete": "email"})}
 
     def clean_email(self) -> str:
         email = User.objects.normalize_email(self.cleaned_data["email"])
@@ -37,12 +50,21 @@ class SignInForm(AuthenticationForm):
         error_messages={
             "max_length": "An email address has at most %(limit_value)d characters (this one has %(show_value)d)."
         },
-        widget=forms.TextInput(attrs={"autofocus": True}),
+        # An email keyboard on phones; UsernameField adds autocomplete="username", which password managers expect.
+        widget=forms.EmailInput(attrs={"autofocus": True}),
     )
 
 
 class AdminSignInForm(SignInForm, AdminAuthenticationForm):
     """The admin's sign-in, with the site's check of the email address."""
+
+
+class ChangePasswordForm(ErrorsUnderThePassword, PasswordChangeForm):
+    password_field_name = "new_password1"  # noqa: S105 - a field's name
+
+
+class ResetPasswordForm(ErrorsUnderThePassword, SetPasswordForm):
+    password_field_name = "new_password1"  # noqa: S105 - a field's name
 
 
 class ProfileForm(forms.ModelForm):

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth import login, logout
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
@@ -67,3 +68,12 @@ def delete(request: HttpRequest) -> HttpResponse:
         messages.success(request, "Your account and everything in it were deleted.")
         return redirect("home")
     return render(request, "accounts/delete.html", {"form": form})
+
+
+class SignOutView(auth_views.LogoutView):
+    """Django's sign-out (POST only), which then says it happened."""
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        response = super().post(request, *args, **kwargs)
+        messages.success(request, "You are signed out.")
+        return response

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponseServerError
+from django.template.loader import render_to_string
 from django.urls import include, path
 from django.views.generic import RedirectView
 
@@ -26,3 +28,12 @@ urlpatterns = [
 
 if settings.SMARTCAR_EMULATOR:
     urlpatterns.append(path("emulator/", include("smartcar_emulator.urls")))
+
+
+def server_error(request: HttpRequest) -> HttpResponseServerError:
+    """The 500 page in the site's layout, rendered from the site's name alone: whatever failed (the database, the
+    session store) is not asked again. Django's own 400, 403 and 404 views render 400.html, 403.html and 404.html."""
+    return HttpResponseServerError(render_to_string("500.html", {"site_name": settings.SITE_NAME}))
+
+
+handler500 = server_error

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 from axes.models import AccessAttempt
 from django.urls import reverse
@@ -55,10 +57,19 @@ def test_sign_out_needs_post(alice_client):
     assert alice_client.get(reverse("accounts:logout")).status_code == 405
     assert "_auth_user_id" in alice_client.session
 
-    response = alice_client.post(reverse("accounts:logout"))
+    response = alice_client.post(reverse("accounts:logout"), follow=True)
 
-    assert response.status_code == 302
     assert "_auth_user_id" not in alice_client.session
+    assert response.redirect_chain == [(reverse("home"), 302)]
+    assert [str(message) for message in response.context["messages"]] == ["You are signed out."]
+
+
+def test_the_sign_in_page_is_named_after_the_site_not_its_host(client):
+    html = client.get(reverse("accounts:login"), HTTP_HOST="localhost:8000").content.decode()
+
+    assert "<title>Sign in &middot; Garage</title>" in html
+    assert "localhost:8000" not in html
+    assert re.search(r'<input type="email" name="username"[^>]* autocomplete="username"', html)
 
 
 def test_navigation_reflects_sign_in_state(client, alice):

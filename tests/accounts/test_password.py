@@ -77,3 +77,20 @@ def test_password_change_requires_the_old_password(alice_client, alice, password
     assert alice.check_password(NEW_PASSWORD)
     # The session survives the change (Django rotates its hash).
     assert alice_client.get(reverse("accounts:profile")).status_code == 200
+
+
+@pytest.mark.parametrize("url_name", ["accounts:password_change", "reset"])
+def test_a_new_password_the_validators_refuse_is_said_under_the_new_password(alice_client, alice, password, url_name):
+    if url_name == "reset":
+        alice_client.post(reverse("accounts:password_reset"), {"email": alice.email})
+        url = alice_client.get(reset_link(mail.outbox[0])).url  # Django swaps the token for a session key
+    else:
+        url = reverse(url_name)
+
+    response = alice_client.post(
+        url, {"old_password": password, "new_password1": "password", "new_password2": "password"}
+    )
+
+    errors = response.context["form"].errors
+    assert "This password is too common." in errors["new_password1"]
+    assert "new_password2" not in errors

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import threading
 
 import pytest
@@ -42,12 +43,22 @@ def test_signup_rejects_email_taken_in_another_case(client, alice):
     assert "_auth_user_id" not in client.session
 
 
-def test_signup_applies_password_validators(client):
+def test_signup_applies_password_validators_and_says_so_under_the_password(client):
     response = signup(client, "carol@example.com", password="password")
 
     assert response.status_code == 200
-    assert "This password is too common." in response.context["form"].errors["password2"]
+    errors = response.context["form"].errors
+    assert "This password is too common." in errors["password1"]
+    assert "password2" not in errors
+    html = response.content.decode()
+    assert html.index('name="password1"') < html.index("This password is too common.") < html.index('name="password2"')
     assert not User.objects.exists()
+
+
+def test_the_signup_email_field_offers_the_browsers_address(client):
+    html = client.get(reverse("accounts:signup")).content.decode()
+
+    assert re.search(r'<input type="email" name="email"[^>]* autocomplete="email"', html)
 
 
 def test_signup_rejects_mismatched_passwords(client):
