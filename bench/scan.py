@@ -61,11 +61,11 @@ def fill(rows: int, *, due: int, using: str = "default") -> None:
         cursor.execute(
             """
             INSERT INTO vehicles_smartcarconnection (
-                owner_id, smartcar_user_id, access_token, refresh_token, access_expires_at, refresh_expires_at,
-                scopes, status, token_version, connected_at, last_error, updated_at
+                owner_id, smartcar_user_id, auth, access_token, refresh_token, access_expires_at,
+                refresh_expires_at, scopes, status, token_version, connected_at, last_error, updated_at
             )
             SELECT
-                %(owner)s, 'scan-' || g, %(ciphertext)s, %(ciphertext)s,
+                %(owner)s, 'scan-' || g, 'vehicle-tokens', %(ciphertext)s, %(ciphertext)s,
                 CASE
                     WHEN g %% 20 = 7 THEN now() - interval '30 days'
                     WHEN g %% %(stride)s = 0 AND (g / %(stride)s) %% 10 <> 0
