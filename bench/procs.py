@@ -154,6 +154,15 @@ def memory_kib(pid: int) -> tuple[int, int]:
     return rss, pss
 
 
+def peak_rss_kib(pid: int) -> int:
+    """The largest resident set size the process has had (VmHWM), in KiB."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
 def find_process(prefix: str, needle: str) -> int | None:
     """The first process whose command line starts with `prefix` and contains `needle`."""
     for entry in Path("/proc").iterdir():

@@ -41,6 +41,10 @@ class Profile:
         return totals.most_common(count)
 
 
+# How the worker's samples split: a stack through the threads pool's executor ran a task; any other is the thread
+# that receives, dispatches and acknowledges messages.
+WORKER_ROLES = ("concurrent/futures/thread.py", "task threads", "the consumer thread")
+
 # Packages big enough that their parts are worth telling apart.
 SPLIT_PACKAGES = ("django", "celery", "kombu")
 
@@ -69,6 +73,17 @@ def start(pid: int, seconds: int, output: Path) -> subprocess.Popen | None:
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
 
 
+def finish(spy: subprocess.Popen, *, timeout: float) -> bool:
+    """Whether py-spy finished its recording; on a machine too busy for it to keep up, it is stopped instead."""
+    try:
+        spy.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        spy.kill()
+        spy.wait()
+        return False
+    return spy.returncode == 0
+
+
 def _name(frame: str) -> str:
     match = FRAME.match(frame)
     if not match:
@@ -80,9 +95,9 @@ def _name(frame: str) -> str:
     return f"{match['function']} ({path})"
 
 
-def summarise(path: Path, *, child_marker: str | None = None) -> Profile:
-    """Samples per role (a stack with a frame from `child_marker`'s file ran in a child process, any other in the
-    main process), and per function."""
+def summarise(path: Path, *, roles: tuple[str, str, str] | None = None) -> Profile:
+    """Samples per role (`roles`: a file, the role of a stack with a frame from it, the role of any other), and per
+    function."""
     inclusive: Counter[str] = Counter()
     own: Counter[str] = Counter()
     by_role: Counter[str] = Counter()
@@ -97,8 +112,9 @@ def summarise(path: Path, *, child_marker: str | None = None) -> Profile:
         if not names:
             continue
         samples += count
-        if child_marker:
-            by_role["child processes" if any(child_marker in name for name in names) else "main process"] += count
+        if roles:
+            marker, inside, outside = roles
+            by_role[inside if any(marker in name for name in names) else outside] += count
         for name in set(names):
             inclusive[name] += count
         own[names[-1]] += count

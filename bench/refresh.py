@@ -1,19 +1,21 @@
-"""The refresh pipeline (beat's task → Redis → prefork workers → PostgreSQL → the emulator) against a bare loop of the
-SDK's `exchange_refresh_token` at the same concurrency, on the same emulator and the same number of refresh tokens."""
+"""The refresh pipeline (beat's task → Redis → one worker process running a threads pool → PostgreSQL → the emulator)
+against a bare loop of the SDK's `exchange_refresh_token` with as many calls in flight (threads in one process), on
+the same emulator and the same number of refresh tokens."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import multiprocessing
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.db import connection, transaction
-from django.db.models import Max
 from django.utils import timezone
 
 from accounts.models import User
@@ -27,6 +29,10 @@ from vehicles.models import SmartcarConnection
 logger = logging.getLogger("bench")
 
 RUN_TIMEOUT_SECONDS = 180
+# The share of a run's refreshes between which it is in its steady state: past the ramp-up (the first answers come one
+# latency after the start) and before the end, where fewer refreshes are left than threads to make them (a sweep's
+# last batches leave threads idle from about 84 % of it on, when the last batch is taken).
+STEADY = (0.1, 0.8)
 SCOPES = ["read_vehicle_info"]
 EXPIRED = "expired"
 
@@ -35,8 +41,7 @@ EXPIRED = "expired"
 class Cpu:
     """CPU seconds of the processes that matter, at one instant (or between two)."""
 
-    worker_main: float
-    worker_children: float
+    worker: float
     emulator: float
     redis: float
     # Every PostgreSQL server process, including those that ended (the postmaster counts what it reaped).
@@ -51,17 +56,35 @@ class Cpu:
 class Run:
     kind: str  # "pipeline" or "sdk"
     latency_ms: int
+    # Calls to Smartcar in flight at most: the worker's threads, or the SDK loop's.
+    in_flight: int
     repetition: int
     seconds: float
     count: int
     cpu: Cpu
-    client_cpu: float = 0.0  # the SDK loop's own processes
+    # When each refresh ended (epoch seconds).
+    completions: list[float]
+    client_cpu: float = 0.0  # the SDK loop's own process
     token_calls: int = 0
     failures: int = 0
 
     @property
     def per_second(self) -> float:
+        """Over the whole run, from the publish (or the loop's start) to the last refresh."""
         return self.count / self.seconds
+
+    @property
+    def steady_per_second(self) -> float:
+        """While every thread had a refresh to make: the rate one process sustains, whatever the run's size."""
+        times = sorted(self.completions)
+        first, last = (int(share * (len(times) - 1)) for share in STEADY)
+        return (last - first) / (times[last] - times[first])
+
+    def tenths(self) -> list[float]:
+        """The rate in each tenth of the run's refreshes, the first from the start."""
+        times = [self.completions[-1] - self.seconds, *sorted(self.completions)]
+        bounds = [round(tenth * self.count / 10) for tenth in range(11)]
+        return [(b - a) / (times[b] - times[a]) for a, b in itertools.pairwise(bounds)]
 
     def ms(self, seconds: float) -> float:
         """CPU seconds as milliseconds per refresh."""
@@ -85,10 +108,8 @@ class Probes:
     harness_backend_pid: int
 
     def read(self) -> Cpu:
-        main = procs.own_cpu_seconds(self.worker_pid)
         return Cpu(
-            worker_main=main,
-            worker_children=procs.tree_cpu_seconds(self.worker_pid) - main,
+            worker=procs.tree_cpu_seconds(self.worker_pid),
             emulator=procs.tree_cpu_seconds(self.emulator_pid),
             redis=procs.cpu_seconds(self.redis_pid),
             postgres=procs.tree_cpu_seconds(self.postmaster_pid),
@@ -96,21 +117,21 @@ class Probes:
         )
 
 
-def _emulator_account():
+def emulator_account():
     return fleet.user_with_fleet(username="bench@example.com", now=clock.now())
 
 
-def issue_refresh_tokens(count: int) -> list[str]:
+def issue_refresh_tokens(count: int, *, scopes: list[str] = SCOPES) -> list[str]:
     """`count` grants at the emulator, each with a fresh refresh token, bulk-inserted as the emulator's exchange_code
     leaves them (one by one through Connect would take most of the bench's time)."""
-    account = _emulator_account()
+    account = emulator_account()
     cars = list(account.vehicles.all())
     now = clock.now()
     tokens = [str(uuid.uuid4()) for _ in range(count)]
     with transaction.atomic(using=database_alias()):
         grants = Grant.objects.bulk_create(
             [
-                Grant(user=account, client_id=settings.SMARTCAR_EMULATOR_CLIENT_ID, scopes=SCOPES, created_at=now)
+                Grant(user=account, client_id=settings.SMARTCAR_EMULATOR_CLIENT_ID, scopes=scopes, created_at=now)
                 for _ in range(count)
             ]
         )
@@ -132,12 +153,12 @@ def issue_refresh_tokens(count: int) -> list[str]:
     return tokens
 
 
-def create_connections(refresh_tokens: list[str]) -> list[int]:
+def create_connections(refresh_tokens: list[str], *, prefix: str = "refresh") -> list[int]:
     """One user and one connection per refresh token, bulk-inserted; each connection already due."""
-    account = _emulator_account()
+    account = emulator_account()
     password = make_password("bench-password")
     users = User.objects.bulk_create(
-        [User(email=f"refresh{number}@bench.example", password=password) for number in range(len(refresh_tokens))]
+        [User(email=f"{prefix}{number}@bench.example", password=password) for number in range(len(refresh_tokens))]
     )
     now = timezone.now()
     connections = SmartcarConnection.objects.bulk_create(
@@ -158,11 +179,14 @@ def create_connections(refresh_tokens: list[str]) -> list[int]:
     return [each.pk for each in connections]
 
 
-def _token_calls() -> int:
+def token_calls() -> int:
+    """Refresh-token exchanges that reached the emulator's token endpoint."""
     return RequestLog.objects.filter(outcome="refresh_token").count()
 
 
-def run_pipeline(*, celery_app, probes: Probes, ids: list[int], latency_ms: int, repetition: int = 0) -> Run:
+def run_pipeline(
+    *, celery_app, probes: Probes, ids: list[int], latency_ms: int, in_flight: int, repetition: int = 0
+) -> Run:
     """Make every connection due, publish beat's task, and wait until every connection's token_version moved."""
     connections = SmartcarConnection.objects.filter(pk__in=ids)
     connections.update(access_expires_at=timezone.now() - timedelta(minutes=1))
@@ -170,7 +194,7 @@ def run_pipeline(*, celery_app, probes: Probes, ids: list[int], latency_ms: int,
     if len(versions) != 1:
         raise RuntimeError(f"connections start at different token versions: {sorted(versions)[:5]}")
     (version,) = versions
-    calls_before = _token_calls()
+    calls_before = token_calls()
     before = probes.read()
     started = time.time()
     celery_app.send_task("vehicles.tasks.refresh_due_connections")
@@ -180,90 +204,105 @@ def run_pipeline(*, celery_app, probes: Probes, ids: list[int], latency_ms: int,
             raise TimeoutError(f"the pipeline did not refresh {len(ids)} connections in {RUN_TIMEOUT_SECONDS} s")
         time.sleep(0.05)
     after = probes.read()
-    finished = connections.aggregate(last=Max("last_refreshed_at"))["last"].timestamp()
+    completions = sorted(moment.timestamp() for moment in connections.values_list("last_refreshed_at", flat=True))
     failures = connections.exclude(status=SmartcarConnection.Status.ACTIVE).count()
     failures += connections.exclude(last_error="").count()
     return Run(
         kind="pipeline",
         latency_ms=latency_ms,
+        in_flight=in_flight,
         repetition=repetition,
-        seconds=finished - started,
+        seconds=completions[-1] - started,
         count=len(ids),
         cpu=after.minus(before),
-        token_calls=_token_calls() - calls_before,
+        completions=completions,
+        token_calls=token_calls() - calls_before,
         failures=failures,
     )
 
 
-def _sdk_slice(job: tuple[str, str, str, str, list[str]]) -> tuple[list[str], float, int]:
-    """In a pool process: the bare SDK, one AuthClient, each refresh token used once. New tokens, CPU, failures."""
+def _sdk_threads(job: tuple[str, str, str, str, int, list[str]]) -> tuple[list[str], list[float], float, int]:
+    """In the SDK loop's process: the bare SDK, one AuthClient per thread, `in_flight` threads taking the refresh
+    tokens in turn, each used once. New tokens, when each call ended, the process's CPU, failures."""
+    import threading
+
     import requests
     import smartcar
     import smartcar.config
     import smartcar.helpers
 
-    auth_origin, client_id, client_secret, redirect_uri, tokens = job
-    # The application wraps the SDK's requests with a per-call timeout; the bare loop runs the SDK as shipped.
+    auth_origin, client_id, client_secret, redirect_uri, in_flight, tokens = job
+    # The application wraps the SDK's requests with a per-call timeout and a session per thread; the bare loop runs
+    # the SDK as shipped.
     smartcar.helpers.requests = requests
     smartcar.config.AUTH_ORIGIN = auth_origin
-    client = smartcar.AuthClient(
-        client_id=client_id, client_secret=client_secret, redirect_uri=redirect_uri, mode="test"
-    )
-    started = time.process_time()
-    fresh, failures = [], 0
-    for token in tokens:
+    local = threading.local()
+
+    def exchange(token: str) -> tuple[str | None, float]:
+        if not hasattr(local, "client"):
+            local.client = smartcar.AuthClient(
+                client_id=client_id, client_secret=client_secret, redirect_uri=redirect_uri, mode="test"
+            )
         try:
-            fresh.append(client.exchange_refresh_token(token).refresh_token)
+            fresh = local.client.exchange_refresh_token(token).refresh_token
         except smartcar.SmartcarException:
-            failures += 1
-    return fresh, time.process_time() - started, failures
+            fresh = None
+        return fresh, time.time()
+
+    started = time.process_time()
+    with ThreadPoolExecutor(max_workers=in_flight) as pool:
+        answers = list(pool.map(exchange, tokens))
+    fresh = [token for token, _ in answers if token is not None]
+    return fresh, sorted(ended for _, ended in answers), time.process_time() - started, len(answers) - len(fresh)
 
 
 class SdkLoop:
-    """C processes, each running the bare SDK over its share of the refresh tokens."""
+    """One process with `in_flight` threads running the bare SDK over the refresh tokens."""
 
-    def __init__(self, *, concurrency: int, tokens: list[str]) -> None:
-        # Forked children never touch the database; closing the parent's connections first keeps them from
+    def __init__(self, *, in_flight: int, tokens: list[str]) -> None:
+        # The forked child never touches the database; closing the parent's connections first keeps it from
         # inheriting a live session.
         from django.db import connections
 
         connections.close_all()
-        self.concurrency = concurrency
+        self.in_flight = in_flight
         self.tokens = tokens
-        self.pool = multiprocessing.get_context("fork").Pool(concurrency, initializer=_default_signals)
+        self.pool = multiprocessing.get_context("fork").Pool(1, initializer=_default_signals)
 
     def run(self, *, probes: Probes, latency_ms: int, repetition: int) -> Run:
-        shares = [self.tokens[index :: self.concurrency] for index in range(self.concurrency)]
         credentials = (settings.SMARTCAR_CLIENT_ID, settings.SMARTCAR_CLIENT_SECRET, settings.SMARTCAR_REDIRECT_URI)
-        jobs = [(settings.SMARTCAR_AUTH_ORIGIN, *credentials, share) for share in shares]
-        calls_before = _token_calls()
+        job = (settings.SMARTCAR_AUTH_ORIGIN, *credentials, self.in_flight, self.tokens)
+        calls_before = token_calls()
         before = probes.read()
         started = time.time()
-        results = self.pool.map(_sdk_slice, jobs, chunksize=1)
-        seconds = time.time() - started
+        fresh, completions, cpu, failures = self.pool.apply(_sdk_threads, (job,))
+        seconds = completions[-1] - started
         after = probes.read()
-        self.tokens = [token for fresh, _, _ in results for token in fresh]
+        count = len(self.tokens)
+        self.tokens = fresh
         return Run(
             kind="sdk",
             latency_ms=latency_ms,
+            in_flight=self.in_flight,
             repetition=repetition,
             seconds=seconds,
-            count=sum(len(share) for share in shares),
+            count=count,
             cpu=after.minus(before),
-            client_cpu=sum(cpu for _, cpu, _ in results),
-            token_calls=_token_calls() - calls_before,
-            failures=sum(failed for _, _, failed in results),
+            completions=completions,
+            client_cpu=cpu,
+            token_calls=token_calls() - calls_before,
+            failures=failures,
         )
 
     def close(self) -> None:
         # Not terminate(): a child killed while holding the task queue's lock left its siblings waiting on it for
-        # ever, and join() with them. Every job has ended here; closing lets each child leave on its own.
+        # ever, and join() with them. Every job has ended here; closing lets the child leave on its own.
         self.pool.close()
         self.pool.join()
 
 
 def _default_signals() -> None:
-    """In each SDK loop child: the bench's own handlers (SIGTERM raising SystemExit) are the parent's, not theirs."""
+    """In the SDK loop's child: the bench's own handlers (SIGTERM raising SystemExit) are the parent's, not its."""
     import signal
 
     for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):

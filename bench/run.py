@@ -1,5 +1,5 @@
 """`make bench`: starts the emulator, the web and a Celery worker on the PostgreSQL and Redis that
-scripts/with-test-services provides, runs the four measurements of the benchmark and writes docs/benchmarks.md."""
+scripts/with-test-services provides, runs the benchmark's measurements and writes docs/benchmarks.md."""
 
 from __future__ import annotations
 
@@ -32,20 +32,27 @@ APP_DATABASE = "garage_bench"
 EMULATOR_DATABASE = "garage_bench_emulator"
 SCAN_DATABASE = "garage_bench_scan"
 CLIENT = ("emulator-client-id", "emulator-client-secret")
-PARTS = ("pages", "refresh", "scan")
+# The key the emulator signs its webhook deliveries with, and the web checks them with.
+MANAGEMENT_TOKEN = "bench-management-token"  # noqa: S105 - a throwaway key for a throwaway stack
+PARTS = ("pages", "webhooks", "policy", "refresh", "scan")
 
 
 @dataclass
 class Options:
     connections: int
     concurrency: int
-    pool: str
+    context_concurrency: list[int]
+    latency_ms: int
     repetitions: int
     page_seconds: int
     page_rounds: int
     page_connections: int
+    webhook_seconds: int
+    webhook_rounds: int
+    webhook_connections: int
     scan_rows: tuple[int, int]
     emulator_workers: int
+    emulator_threads: int
     profile: bool
     output: Path
     only: frozenset[str] = frozenset(PARTS)
@@ -58,6 +65,9 @@ class Results:
     runs: list = field(default_factory=list)
     loads: list = field(default_factory=list)
     queries: dict[str, int] = field(default_factory=dict)
+    webhook_loads: list = field(default_factory=list)
+    webhook_body_bytes: int = 0
+    days: list = field(default_factory=list)
     memory: dict[str, dict] = field(default_factory=dict)
     scans: list = field(default_factory=list)
     fanout: object = None
@@ -68,15 +78,28 @@ class Results:
 
 def parse_options() -> Options:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--connections", type=int, default=1000, help="due connections per refresh run (N)")
-    parser.add_argument("--concurrency", type=int, default=16, help="worker processes, and SDK loop processes (C)")
-    parser.add_argument("--pool", default="prefork", help="the worker's pool (production runs prefork)")
+    parser.add_argument("--connections", type=int, default=2000, help="due connections per refresh run (N)")
+    parser.add_argument(
+        "--concurrency", type=int, default=64, help="the worker's threads, and the SDK loop's: calls in flight (C)"
+    )
+    parser.add_argument(
+        "--context-concurrency",
+        type=int,
+        nargs="*",
+        default=[32],
+        help="other thread counts whose pipeline is measured once, for context",
+    )
+    parser.add_argument("--latency-ms", type=int, default=300, help="the token endpoint's emulated latency")
     parser.add_argument("--repetitions", type=int, default=3, help="interleaved repetitions of each measurement")
-    parser.add_argument("--page-seconds", type=int, default=3, help="length of one wrk run")
-    parser.add_argument("--page-rounds", type=int, default=5, help="rounds of wrk runs over the four pages")
-    parser.add_argument("--page-connections", type=int, default=8, help="wrk's open connections")
+    parser.add_argument("--page-seconds", type=int, default=3, help="length of one wrk run on a page")
+    parser.add_argument("--page-rounds", type=int, default=5, help="rounds of wrk runs over the pages")
+    parser.add_argument("--page-connections", type=int, default=8, help="wrk's open connections to the pages")
+    parser.add_argument("--webhook-seconds", type=int, default=3, help="length of one wrk run of webhook deliveries")
+    parser.add_argument("--webhook-rounds", type=int, default=5, help="wrk runs of webhook deliveries")
+    parser.add_argument("--webhook-connections", type=int, default=8, help="wrk's open connections for deliveries")
     parser.add_argument("--scan-rows", type=int, nargs=2, default=(10_000, 1_000_000), metavar=("SMALL", "LARGE"))
     parser.add_argument("--emulator-workers", type=int, default=4, help="gunicorn processes serving the emulator")
+    parser.add_argument("--emulator-threads", type=int, default=24, help="threads in each emulator process")
     parser.add_argument("--no-profile", dest="profile", action="store_false", help="skip py-spy even if installed")
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument(
@@ -89,13 +112,18 @@ def parse_options() -> Options:
     return Options(
         connections=args.connections,
         concurrency=args.concurrency,
-        pool=args.pool,
+        context_concurrency=args.context_concurrency,
+        latency_ms=args.latency_ms,
         repetitions=args.repetitions,
         page_seconds=args.page_seconds,
         page_rounds=args.page_rounds,
         page_connections=args.page_connections,
+        webhook_seconds=args.webhook_seconds,
+        webhook_rounds=args.webhook_rounds,
+        webhook_connections=args.webhook_connections,
         scan_rows=tuple(args.scan_rows),
         emulator_workers=args.emulator_workers,
+        emulator_threads=args.emulator_threads,
         profile=args.profile,
         output=args.output,
         only=frozenset(args.only or PARTS),
@@ -142,9 +170,7 @@ class Bench:
         self.workdir = workdir
         self.results = Results(options=options)
         self.emulator_port = free_port()
-        self.web_port = free_port()
         self.emulator_url = f"http://127.0.0.1:{self.emulator_port}"
-        self.web_url = f"http://127.0.0.1:{self.web_port}"
         base = f"{self.emulator_url}/emulator"
         self.env = {
             **os.environ,
@@ -159,17 +185,21 @@ class Bench:
             "SMARTCAR_AUTH_ORIGIN": f"{base}/auth/oauth/token",
             "SMARTCAR_API_ORIGIN": f"{base}/api",
             "SMARTCAR_VEHICLE_API_V3_ORIGIN": f"{base}/vehicle-api",
+            "SMARTCAR_MANAGEMENT_TOKENS": MANAGEMENT_TOKEN,
         }
-        self.emulator = self.web = self.worker = None
+        self.emulator = None
 
     # --- processes -------------------------------------------------------------------------------------------
 
     def start_emulator(self, delay_ms: int) -> None:
         if self.emulator is not None:
             self.emulator.stop()
+        # A thread per call in flight: the latency is a sleep that holds its thread, as a slow Smartcar holds the
+        # connection. Enough of them that the emulator never caps the calls in flight being compared.
         argv = [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{self.emulator_port}"]
-        argv += ["--workers", str(self.options.emulator_workers), "--worker-class", "gthread", "--threads", "8"]
-        argv += ["--log-level", "warning", "bench.emulator_wsgi:application"]
+        argv += ["--workers", str(self.options.emulator_workers), "--worker-class", "gthread"]
+        argv += ["--threads", str(self.options.emulator_threads), "--log-level", "warning"]
+        argv += ["bench.emulator_wsgi:application"]
         env = {**self.env, "BENCH_TOKEN_DELAY_MS": str(delay_ms)}
         self.emulator = self.services.start(f"emulator-{delay_ms}ms", argv, env)
         auth = CLIENT
@@ -186,26 +216,31 @@ class Bench:
             timeout=10,
         ).raise_for_status()
 
-    def start_web(self) -> None:
-        # The production shape (deploy/gunicorn.conf.py): two processes of four threads.
-        argv = [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{self.web_port}", "--workers", "2"]
-        argv += ["--worker-class", "gthread", "--threads", "4", "--log-level", "warning", "config.wsgi:application"]
-        self.web = self.services.start("web", argv, self.env)
-        procs.wait_until(
-            lambda: requests.get(f"{self.web_url}/healthz", timeout=5).ok, timeout=60, what="the web server"
-        )
+    def start_web(self, name: str, *, processes: int) -> tuple[procs.Service, str]:
+        """The production web (deploy/gunicorn.conf.py: gthread, its threads per process) on loopback."""
+        port = free_port()
+        argv = [str(BIN / "gunicorn"), "--config", str(ROOT / "deploy" / "gunicorn.conf.py")]
+        argv += ["--bind", f"127.0.0.1:{port}", "--workers", str(processes), "config.wsgi:application"]
+        web = self.services.start(name, argv, self.env)
+        url = f"http://127.0.0.1:{port}"
+        procs.wait_until(lambda: requests.get(f"{url}/healthz", timeout=5).ok, timeout=60, what=f"the {name}")
+        return web, url
 
-    def start_worker(self, celery_app) -> None:
-        argv = [str(BIN / "celery"), "-A", "config", "worker", "--loglevel", "INFO", "--hostname", "bench@%h"]
-        argv += ["--pool", self.options.pool, "--concurrency", str(self.options.concurrency)]
-        self.worker = self.services.start("worker", argv, self.env, term_main_only=True)
+    def start_worker(self, celery_app, concurrency: int) -> procs.Service:
+        argv = [
+            str(BIN / "celery"),
+            "-A",
+            "config",
+            "worker",
+            "--loglevel",
+            "INFO",
+            "--hostname",
+            f"bench{concurrency}@%h",
+        ]
+        argv += ["--pool", "threads", "--concurrency", str(concurrency)]
+        worker = self.services.start(f"worker-{concurrency}", argv, self.env, term_main_only=True)
         procs.wait_until(lambda: celery_app.control.ping(timeout=1), timeout=60, what="the Celery worker")
-        if self.options.pool == "prefork":
-            procs.wait_until(
-                lambda: len(procs.tree(self.worker.pid)) > self.options.concurrency,
-                timeout=30,
-                what="the worker's pool",
-            )
+        return worker
 
     def memory(self, service) -> dict:
         pids = procs.tree(service.pid)
@@ -215,6 +250,7 @@ class Bench:
             "processes": len(pids),
             "main_rss": sizes[0][0] / 1024,
             "child_rss": [rss / 1024 for rss, _ in children],
+            "peak_rss": max(procs.peak_rss_kib(pid) for pid in pids[1:] or pids) / 1024,
             "total_rss": sum(rss for rss, _ in sizes) / 1024,
             "total_pss": sum(pss for _, pss in sizes) / 1024,
         }
@@ -232,43 +268,31 @@ class Bench:
         django.setup()
         from django.core.management import call_command
 
-        # One line per sign-in from django-axes would drown the bench's own progress lines.
+        # One line per sign-in from django-axes, or per refresh of the simulated days, would drown the bench's own
+        # progress lines.
         logging.getLogger("axes").setLevel(logging.WARNING)
+        logging.getLogger("vehicles").setLevel(logging.WARNING)
         call_command("migrate", verbosity=0)
         call_command("migrate", database="emulator", verbosity=0)
         call_command("migrate", database="scan_small", verbosity=0)
         results.setup_seconds["databases and migrations"] = time.monotonic() - started
 
-        from bench import pages, refresh, scan
+        from bench import pages, policy, refresh, scan, webhooks
         from config.celery import app as celery_app
 
         started = time.monotonic()
         self.start_emulator(0)
-        self.start_web()
-        self.start_worker(celery_app)
-        results.setup_seconds["starting emulator, web and worker"] = time.monotonic() - started
-
-        started = time.monotonic()
-        ids = refresh.create_connections(refresh.issue_refresh_tokens(self.options.connections))
-        sdk_tokens = refresh.issue_refresh_tokens(self.options.connections)
-        page_list = pages.create_page_users()
-        results.setup_seconds["fixtures"] = time.monotonic() - started
-
-        time.sleep(2)
-        results.memory["web at rest"] = self.memory(self.web)
-        results.memory["worker at rest"] = self.memory(self.worker)
+        results.setup_seconds["starting the emulator"] = time.monotonic() - started
 
         only = self.options.only
         if "pages" in only:
-            self.measure_pages(pages, page_list)
-            results.memory["web after the page load"] = self.memory(self.web)
-
+            self.measure_pages(pages)
+        if "webhooks" in only:
+            self.measure_webhooks(webhooks, celery_app)
+        if "policy" in only:
+            self.measure_policy(policy)
         if "refresh" in only:
-            self.measure_refresh(refresh, celery_app, ids, sdk_tokens)
-            results.memory["worker after the sweeps"] = self.memory(self.worker)
-
-        self.worker.stop(grace=30)
-        self.web.stop()
+            self.measure_refresh(refresh, celery_app)
         self.emulator.stop()
         if "scan" in only:
             self.measure_scan(scan, celery_app)
@@ -280,51 +304,129 @@ class Bench:
         drop_databases(server_url)
         return results
 
-    def measure_pages(self, pages, page_list) -> None:
+    def measure_pages(self, pages) -> None:
         started = time.monotonic()
+        page_list = pages.create_page_users()
+        # The production shape: two processes of their threads each.
+        web, web_url = self.start_web("web", processes=2)
+        time.sleep(2)
+        self.results.memory["web at rest"] = self.memory(web)
         for page in page_list:
             self.results.queries[page.name] = pages.query_count(page)
         cookies = {page.name: pages.session_cookie(page.user) for page in page_list}
         for page in page_list:
-            pages.check_served(self.web_url, page, cookies[page.name])
+            pages.check_served(web_url, page, cookies[page.name])
             # Warm-up: templates compiled, connections opened, in every gunicorn process.
-            pages.wrk(self.web_url + page.path, cookies[page.name], seconds=1, connections=8, name=page.name)
+            pages.wrk(web_url + page.path, cookies[page.name], seconds=1, connections=8, name=page.name)
         for round_number in range(self.options.page_rounds):
             # Rotated so that no page always runs first or last in a round.
             shift = round_number % len(page_list)
             order = page_list[shift:] + page_list[:shift]
             for page in order:
-                cpu_before = procs.tree_cpu_seconds(self.web.pid)
+                cpu_before = procs.tree_cpu_seconds(web.pid)
                 load = pages.wrk(
-                    self.web_url + page.path,
+                    web_url + page.path,
                     cookies[page.name],
                     seconds=self.options.page_seconds,
                     connections=self.options.page_connections,
                     name=page.name,
                 )
-                load.server_cpu_ms = 1000 * (procs.tree_cpu_seconds(self.web.pid) - cpu_before) / load.requests
+                load.server_cpu_ms = 1000 * (procs.tree_cpu_seconds(web.pid) - cpu_before) / load.requests
                 self.results.loads.append((round_number, load))
                 logger.info("pages round %d: %s %.0f/s", round_number + 1, page.name, load.per_second)
+        self.results.memory["web after the page load"] = self.memory(web)
         if self.options.profile and profile.py_spy():
             # Not timed: the profiler takes CPU from the server it watches.
             page = page_list[-1]
             output = self.workdir / "web.profile"
-            spy = profile.start(self.web.pid, self.options.page_seconds, output)
+            spy = profile.start(web.pid, self.options.page_seconds, output)
             time.sleep(0.5)
             pages.wrk(
-                self.web_url + page.path,
+                web_url + page.path,
                 cookies[page.name],
                 seconds=self.options.page_seconds,
                 connections=self.options.page_connections,
                 name=page.name,
             )
-            spy.wait(timeout=60)
-            self.results.profiles[page.name] = profile.summarise(output)
+            if profile.finish(spy, timeout=120):
+                self.results.profiles[page.name] = profile.summarise(output)
+            else:
+                logger.warning("py-spy could not keep up with the web: no profile of it")
+        web.stop()
         self.results.setup_seconds["pages"] = time.monotonic() - started
 
-    def measure_refresh(self, refresh, celery_app, ids, sdk_tokens) -> None:
+    def measure_webhooks(self, webhooks, celery_app) -> None:
         started = time.monotonic()
-        sdk = refresh.SdkLoop(concurrency=self.options.concurrency, tokens=sdk_tokens)
+        o = self.options
+        web, web_url = self.start_web("web-webhooks", processes=1)
+        url = web_url + webhooks.path()
+        payloads = webhooks.emulator_deliveries(url)
+        script = self.workdir / "webhooks.lua"
+        script.write_text(webhooks.LUA)
+        requests_file = self.workdir / "webhooks.requests"
+        # Enough distinct deliveries for every run, however fast: an eventId sent twice is a duplicate, answered
+        # without being stored, which the run would detect and refuse.
+        per_run = webhooks.MAX_PER_SECOND * o.webhook_seconds
+        # Warm-up: the process's database connections opened, its code paths run once.
+        webhooks.write_requests(requests_file, payloads, webhooks.MAX_PER_SECOND)
+        webhooks.wrk(url, script=script, requests_file=requests_file, seconds=1, connections=8, round_number=-1)
+        for round_number in range(o.webhook_rounds):
+            self.results.webhook_body_bytes = webhooks.write_requests(requests_file, payloads, per_run)
+            cpu_before = procs.tree_cpu_seconds(web.pid)
+            load = webhooks.wrk(
+                url,
+                script=script,
+                requests_file=requests_file,
+                seconds=o.webhook_seconds,
+                connections=o.webhook_connections,
+                round_number=round_number,
+            )
+            load.server_cpu_ms = 1000 * (procs.tree_cpu_seconds(web.pid) - cpu_before) / load.requests
+            self.results.webhook_loads.append(load)
+            logger.info(
+                "webhooks round %d: %.0f deliveries/s, p99 %.1f ms, %.2f ms CPU each",
+                round_number + 1,
+                load.per_second,
+                load.p99_ms,
+                load.server_cpu_ms,
+            )
+        self.results.memory["web (one process) after the deliveries"] = self.memory(web)
+        if o.profile and profile.py_spy():
+            # Not timed: the profiler takes CPU from the server it watches.
+            webhooks.write_requests(requests_file, payloads, per_run)
+            output = self.workdir / "webhooks.profile"
+            spy = profile.start(web.pid, o.webhook_seconds, output)
+            time.sleep(0.5)
+            webhooks.wrk(
+                url,
+                script=script,
+                requests_file=requests_file,
+                seconds=o.webhook_seconds,
+                connections=o.webhook_connections,
+                round_number=-1,
+            )
+            if profile.finish(spy, timeout=120):
+                self.results.profiles[webhooks.PROFILE] = profile.summarise(output)
+            else:
+                logger.warning("py-spy could not keep up with the web: no profile of its deliveries")
+        web.stop()
+        # No worker ran: the processing tasks queued for the deliveries go, so that no later worker takes them.
+        celery_app.control.purge()
+        self.results.setup_seconds["webhooks"] = time.monotonic() - started
+
+    def measure_policy(self, policy) -> None:
+        started = time.monotonic()
+        for scenario in policy.scenarios():
+            self.results.days.append(policy.simulate(scenario))
+        self.results.setup_seconds["token calls a day"] = time.monotonic() - started
+
+    def measure_refresh(self, refresh, celery_app) -> None:
+        started = time.monotonic()
+        o = self.options
+        ids = refresh.create_connections(refresh.issue_refresh_tokens(o.connections))
+        sdk = refresh.SdkLoop(in_flight=o.concurrency, tokens=refresh.issue_refresh_tokens(o.connections))
+        self.start_emulator(o.latency_ms)
+        worker = None
         try:
             from django.db import connection
 
@@ -333,48 +435,80 @@ class Bench:
                 cursor.execute("SHOW data_directory")
                 data_directory = Path(cursor.fetchone()[0])
             probes = refresh.Probes(
-                worker_pid=self.worker.pid,
-                emulator_pid=0,
+                worker_pid=0,
+                emulator_pid=self.emulator.pid,
                 redis_pid=procs.find_process("redis-server", f":{broker_port}"),
                 postmaster_pid=int((data_directory / "postmaster.pid").read_text().split()[0]),
                 harness_backend_pid=refresh.harness_backend_pid(),
             )
-            for latency in (0, 200):
-                if latency:
-                    self.start_emulator(latency)
-                probes.emulator_pid = self.emulator.pid
-                for repetition in range(self.options.repetitions):
-                    # Alternating which goes first, so that neither always meets a warmer or a busier machine.
-                    kinds = ("pipeline", "sdk") if repetition % 2 == 0 else ("sdk", "pipeline")
-                    for kind in kinds:
-                        if kind == "pipeline":
-                            run = refresh.run_pipeline(
-                                celery_app=celery_app, probes=probes, ids=ids, latency_ms=latency, repetition=repetition
-                            )
-                        else:
-                            run = sdk.run(probes=probes, latency_ms=latency, repetition=repetition)
-                        self.results.runs.append(run)
-                        logger.info(
-                            "refresh %d ms, %s: %.1f/s, %.2f ms CPU per refresh in worker or loop, %d calls, %d failed",
-                            latency,
-                            kind,
-                            run.per_second,
-                            run.ms(run.cpu.worker_main + run.cpu.worker_children + run.client_cpu),
-                            run.token_calls,
-                            run.failures,
+            for concurrency in o.context_concurrency:
+                worker = self.start_worker(celery_app, concurrency)
+                probes.worker_pid = worker.pid
+                run = refresh.run_pipeline(
+                    celery_app=celery_app, probes=probes, ids=ids, latency_ms=o.latency_ms, in_flight=concurrency
+                )
+                self.results.runs.append(run)
+                self.results.memory[f"worker, {concurrency} threads, after a sweep"] = self.memory(worker)
+                self.log_run(run)
+                worker.stop(grace=30)
+            worker = self.start_worker(celery_app, o.concurrency)
+            probes.worker_pid = worker.pid
+            time.sleep(1)
+            self.results.memory[f"worker, {o.concurrency} threads, at rest"] = self.memory(worker)
+            for repetition in range(o.repetitions):
+                # Alternating which goes first, so that neither always meets a warmer or a busier machine.
+                kinds = ("pipeline", "sdk") if repetition % 2 == 0 else ("sdk", "pipeline")
+                for kind in kinds:
+                    if kind == "pipeline":
+                        run = refresh.run_pipeline(
+                            celery_app=celery_app,
+                            probes=probes,
+                            ids=ids,
+                            latency_ms=o.latency_ms,
+                            in_flight=o.concurrency,
+                            repetition=repetition,
                         )
-                        time.sleep(0.3)
-            if self.options.profile and profile.py_spy():
+                    else:
+                        run = sdk.run(probes=probes, latency_ms=o.latency_ms, repetition=repetition)
+                    self.results.runs.append(run)
+                    self.log_run(run)
+                    time.sleep(0.3)
+            self.results.memory[f"worker, {o.concurrency} threads, after the sweeps"] = self.memory(worker)
+            if o.profile and profile.py_spy():
                 # An extra, untimed sweep of some of the connections with the profiler attached.
                 output = self.workdir / "worker.profile"
-                spy = profile.start(self.worker.pid, 6, output)
+                spy = profile.start(worker.pid, 6, output)
                 time.sleep(0.5)
-                refresh.run_pipeline(celery_app=celery_app, probes=probes, ids=ids[:300], latency_ms=200)
-                spy.wait(timeout=60)
-                self.results.profiles["worker"] = profile.summarise(output, child_marker="billiard/pool.py")
+                refresh.run_pipeline(
+                    celery_app=celery_app,
+                    probes=probes,
+                    ids=ids[: o.connections // 2],
+                    latency_ms=o.latency_ms,
+                    in_flight=o.concurrency,
+                )
+                if profile.finish(spy, timeout=120):
+                    self.results.profiles["worker"] = profile.summarise(output, roles=profile.WORKER_ROLES)
+                else:
+                    logger.warning("py-spy could not keep up with the worker: no profile of it")
         finally:
             sdk.close()
+            if worker is not None:
+                worker.stop(grace=30)
         self.results.setup_seconds["refresh"] = time.monotonic() - started
+
+    @staticmethod
+    def log_run(run) -> None:
+        cpu = run.client_cpu if run.kind == "sdk" else run.cpu.worker
+        logger.info(
+            "refresh %d ms, %s, %d in flight: %.1f/s, %.2f ms CPU a refresh in the worker or loop, %d calls, %d failed",
+            run.latency_ms,
+            run.kind,
+            run.in_flight,
+            run.per_second,
+            run.ms(cpu),
+            run.token_calls,
+            run.failures,
+        )
 
     def measure_scan(self, scan, celery_app) -> None:
         started = time.monotonic()
