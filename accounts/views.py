@@ -13,7 +13,7 @@ from django.views.decorators.http import require_http_methods
 from accounts.forms import DeleteAccountForm, ProfileForm, SignupForm
 from accounts.services import delete_account
 from config.redirects import safe_return_to
-from vehicles.services.disconnect import DisconnectFailed
+from vehicles.services.disconnect import DisconnectFailed, Outcome
 
 
 @sensitive_post_parameters("password1", "password2")
@@ -60,14 +60,26 @@ def delete(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         user = request.user
         try:
-            delete_account(user=user)
+            outcomes = delete_account(user=user)
         except DisconnectFailed as exc:
             messages.error(request, f"Your account was not deleted: a car could not be disconnected. {exc}")
             return redirect("accounts:delete")
         logout(request)
         messages.success(request, "Your account and everything in it were deleted.")
+        if kept := outcomes.count(Outcome.KEPT_AT_SMARTCAR):
+            messages.info(request, kept_cars_message(kept=kept, revoked=outcomes.count(Outcome.REVOKED)))
         return redirect("home")
     return render(request, "accounts/delete.html", {"form": form})
+
+
+def kept_cars_message(*, kept: int, revoked: int) -> str:
+    """What account deletion did at Smartcar, when another account here still holds some of the cars."""
+    cars = "One of your cars is" if kept == 1 else f"{kept} of your cars are"
+    stay = "it stays" if kept == 1 else "they stay"
+    message = f"{cars} also connected to another account here, so {stay} connected through Smartcar for it."
+    if revoked:
+        message += f" The other {revoked} {'was' if revoked == 1 else 'were'} disconnected at Smartcar."
+    return message
 
 
 class SignOutView(auth_views.LogoutView):

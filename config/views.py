@@ -6,15 +6,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from config.health import Check, check_beat, run_checks
-from vehicles.models import Vehicle
+from vehicles.views import garage_context
 
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    vehicles = Vehicle.objects.none()
-    if request.user.is_authenticated:
-        vehicles = Vehicle.objects.filter(owner=request.user).for_table()
-    return render(request, "home.html", {"vehicles": vehicles})
+    return render(request, "home.html", garage_context(request) if request.user.is_authenticated else {})
 
 
 def _health_response(checks: list[Check]) -> JsonResponse:

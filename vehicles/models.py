@@ -6,7 +6,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
-from django.db.models.functions import Coalesce
+from django.db.models import F
+from django.db.models.functions import JSONObject
 from django.utils import timezone
 
 from config.redirects import MAX_RETURN_TO_LENGTH
@@ -43,6 +44,9 @@ class SmartcarConnection(models.Model):
     last_refreshed_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=255, blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
+    # When the owner was told by email that the connection needs reconnecting: once per fall into NEEDS_REAUTH,
+    # cleared when Connect restores it.
+    reauth_notified_at = models.DateTimeField(null=True, blank=True)
     # The intent of a refresh in progress, committed before the token call: when it began, from token_version. If its
     # refresher dies, another finds it here and finishes the rotation with the same refresh token inside the grace.
     refresh_started_at = models.DateTimeField(null=True, blank=True)
@@ -82,7 +86,8 @@ class SmartcarConnection(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Smartcar account {self.smartcar_user_id} of {self.owner_id}"
+        # Support staff tell connections apart by whose they are; the id's start tells one person's accounts apart.
+        return f"Smartcar account of {self.owner.email} ({self.smartcar_user_id[:8]})"
 
     def __repr__(self) -> str:
         return f"<SmartcarConnection {self.pk} owner={self.owner_id} status={self.status} v{self.token_version}>"
@@ -134,15 +139,42 @@ class ApplicationToken(models.Model):
         return bool(self.access_token) and self.expires_at is not None and self.expires_at > timezone.now() + margin
 
 
+# The signals the garage overview shows, read out of each car's snapshot by the database.
+OVERVIEW_SIGNALS = (
+    "tractionbattery-stateofcharge",
+    "tractionbattery-range",
+    "internalcombustionengine-fuellevel",
+    "internalcombustionengine-range",
+    "closure-islocked",
+    "charge-ischarging",
+    "charge-ischargingcableconnected",
+    "location-preciselocation",
+)
+
+
 class VehicleQuerySet(models.QuerySet):
     def for_table(self) -> VehicleQuerySet:
-        """What a table of vehicles shows, in one query: make, model, year, the connection's status, and
-        `last_updated`, when the car's data was last fetched or else when the row last changed. The connection's
-        tokens and the data snapshot stay in the database: the table shows neither, and needs no decryption key."""
+        """What the garage overview shows, in one query: each car's name, make, model, year and VIN, the
+        connection's status and permissions, whether a fetch is under way, and from the data snapshot only the
+        signals the overview shows (`overview_signals`), so that a car reporting eighty signals costs no more than one
+        reporting ten. The connection's tokens stay in the database: the overview needs no decryption key."""
         return (
             self.select_related("connection")
-            .only("make", "model", "year", "connection__status")
-            .annotate(last_updated=Coalesce("data_fetched_at", "updated_at"))
+            .only(
+                "name",
+                "make",
+                "model",
+                "year",
+                "vin",
+                "data_fetched_at",
+                "sync_requested_at",
+                "sync_error",
+                "state_error_type",
+                "state_error_code",
+                "connection__status",
+                "connection__scopes",
+            )
+            .annotate(overview_signals=JSONObject(**{code: F(f"data__signals__{code}") for code in OVERVIEW_SIGNALS}))
         )
 
 
@@ -155,12 +187,14 @@ class Vehicle(models.Model):
     make = models.CharField(max_length=100)
     model = models.CharField(max_length=100)
     year = models.PositiveSmallIntegerField()
+    # What the owner calls the car; blank: `default_name`.
+    name = models.CharField(max_length=60, blank=True)
     # The VIN, from its signal at each fetch that reports one (blank before, or without read_vin): a column for search.
     vin = models.CharField("VIN", max_length=17, blank=True, db_index=True)
     # The latest signals as the vehicle API returned them (metric), and when they were fetched.
     data = models.JSONField(default=dict, blank=True)
     data_fetched_at = models.DateTimeField(null=True, blank=True)
-    # A fetch queued and not landed yet; the page reloads itself meanwhile.
+    # A fetch queued and not landed yet; the pages say the car is being asked, and update when it lands.
     sync_requested_at = models.DateTimeField(null=True, blank=True)
     # What the person should know about the last failed fetch, already worded for them.
     sync_error = models.CharField(max_length=300, blank=True)
@@ -186,9 +220,48 @@ class Vehicle(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["owner", "smartcar_vehicle_id"], name="vehicles_vehicle_owner_id_unique"),
         ]
+        permissions = [
+            # Support staff see where a car is to within a kilometre or so; the exact spot only with this.
+            ("view_precise_location", "Can see a vehicle's precise location"),
+        ]
 
     def __str__(self) -> str:
-        return f"{self.year} {self.make} {self.model}"
+        return self.name or self.default_name
+
+    @property
+    def default_name(self) -> str:
+        """Year, make and model, and the VIN's last four characters once known: two identical cars differ."""
+        name = f"{self.year} {self.make} {self.model}"
+        return f"{name} · {self.vin[-4:]}" if len(self.vin) >= 4 else name
+
+
+class Reading(models.Model):
+    """A car's history: what it reported of the signals that change (battery and fuel level, ranges, odometer,
+    charging), one row each time one of them changed, in metric units. Kept for VEHICLE_HISTORY_DAYS."""
+
+    vehicle = models.ForeignKey(Vehicle, on_delete=models.CASCADE, related_name="readings")
+    # When the car reported the change (its own time, else when it was received).
+    recorded_at = models.DateTimeField()
+    # None: the car does not have it, was not allowed to say, or could not say at that moment.
+    battery_percent = models.FloatField(null=True)
+    fuel_percent = models.FloatField(null=True)
+    electric_range_km = models.FloatField(null=True)
+    fuel_range_km = models.FloatField(null=True)
+    odometer_km = models.FloatField(null=True)
+    charging = models.BooleanField(null=True)
+
+    class Meta:
+        # The owner sees it drawn on the vehicle page; nobody needs it row by row in the admin.
+        default_permissions = ()
+        indexes = [
+            # The vehicle page's question (one car's last days) and the pruning's (everything older than the
+            # retention).
+            models.Index(fields=["vehicle", "recorded_at"], name="vehicles_reading_vehicle_idx"),
+            models.Index(fields=["recorded_at"], name="vehicles_reading_age_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.vehicle_id} at {self.recorded_at:%Y-%m-%d %H:%M}"
 
 
 class VehicleCommand(models.Model):

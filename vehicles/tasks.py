@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from vehicles.fields import TokenDecryptionError
-from vehicles.services import connect, tokens, vehicle_data, webhooks
+from vehicles.services import connect, history, notifications, tokens, vehicle_data, webhooks
 from vehicles.smartcar_client import AppMisconfigured, ReauthRequired, SmartcarError, Transient
 
 logger = logging.getLogger(__name__)
@@ -217,3 +217,20 @@ def sync_stale_vehicles() -> None:
     ids = vehicle_data.stale_vehicle_ids()
     publish_each(sync_vehicle, ([vehicle_id] for vehicle_id in ids), expires=settings.VEHICLE_DATA_SYNC_MINUTES * 60)
     logger.info("vehicle data sweep queued %d vehicle(s)", len(ids))
+
+
+@shared_task(bind=True, max_retries=REFRESH_MAX_RETRIES)
+def notify_reauth(self, connection_id: int) -> None:
+    """Email the owner of a connection that fell into NEEDS_REAUTH (once; a duplicate finds it done). A mail server
+    that fails is retried with backoff."""
+    try:
+        notifications.send_reauth_notice(connection_id=connection_id)
+    except OSError as exc:  # smtplib's errors, refused and reset connections
+        logger.warning("reconnect email not sent connection_id=%s: %s; retrying", connection_id, type(exc).__name__)
+        raise self.retry(countdown=backoff_seconds(self.request.retries)) from None
+
+
+@shared_task
+def prune_history() -> None:
+    """Beat, hourly: forget readings older than VEHICLE_HISTORY_DAYS."""
+    history.prune()

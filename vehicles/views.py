@@ -1,23 +1,41 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from vehicles.models import Vehicle, VehicleCommand
-from vehicles.presentation import can_charge, state_message, vehicle_facts
-from vehicles.services import webhooks
+from vehicles import charts
+from vehicles.models import SmartcarConnection, Vehicle, VehicleCommand
+from vehicles.presentation import (
+    COMMAND_DONE,
+    Glance,
+    glance,
+    last_reported,
+    offered_commands,
+    reconnect_path,
+    state_message,
+    vehicle_facts,
+)
+from vehicles.services import history, webhooks
 from vehicles.services.commands import send_command
-from vehicles.services.connect import ConnectFailed, finish_connect, start_connect
-from vehicles.services.disconnect import DisconnectFailed, disconnect_vehicle
+from vehicles.services.connect import ConnectFailed, StateRejected, finish_connect, start_connect
+from vehicles.services.disconnect import DisconnectFailed, Outcome, disconnect_vehicle
 from vehicles.services.vehicle_data import SYNC_PENDING_FOR, SyncNotQueued, VehicleBusy, request_sync
 from vehicles.smartcar_client import SmartcarError
+
+# The vehicle page draws this much history.
+HISTORY_DAYS = 30
 
 
 def owned_vehicle(request: HttpRequest, pk: int) -> Vehicle:
@@ -25,11 +43,57 @@ def owned_vehicle(request: HttpRequest, pk: int) -> Vehicle:
     return get_object_or_404(Vehicle.objects.select_related("connection"), pk=pk, owner=request.user)
 
 
+def is_pending(vehicle: Vehicle) -> bool:
+    """Whether a fetch of the car's data is under way (queued lately and not landed)."""
+    requested = vehicle.sync_requested_at
+    return requested is not None and requested > timezone.now() - SYNC_PENDING_FOR
+
+
+@dataclass(frozen=True)
+class Car:
+    """A car on the garage overview."""
+
+    vehicle: Vehicle
+    glances: list[Glance]
+    reported_at: datetime | None
+    pending: bool
+    needs_reconnecting: bool
+    reconnect_url: str
+
+
+def garage(request: HttpRequest) -> list[Car]:
+    """The signed-in person's cars for the overview, from one query."""
+    cars = []
+    for vehicle in Vehicle.objects.filter(owner=request.user).for_table():
+        signals = {code: signal for code, signal in vehicle.overview_signals.items() if signal}
+        cars.append(
+            Car(
+                vehicle=vehicle,
+                glances=glance(signals=signals, scopes=vehicle.connection.scopes, units=request.user.unit_system),
+                reported_at=last_reported(signals) or vehicle.data_fetched_at,
+                pending=is_pending(vehicle),
+                needs_reconnecting=vehicle.connection.status == SmartcarConnection.Status.NEEDS_REAUTH,
+                reconnect_url=reconnect_path(vehicle),
+            )
+        )
+    return cars
+
+
+def garage_context(request: HttpRequest) -> dict:
+    """What the overview (/vehicles/ and the home page) shows."""
+    cars = garage(request)
+    return {
+        "cars": cars,
+        "pending_count": sum(car.pending for car in cars),
+        "needing_reconnect": [car for car in cars if car.needs_reconnecting],
+    }
+
+
 @login_required
 @require_GET
 def connect(request: HttpRequest) -> HttpResponse:
     try:
-        url = start_connect(user=request.user, return_to=request.GET.get("next"))
+        url = start_connect(user=request.user, return_to=request.GET.get("next"), make=request.GET.get("make"))
     except SmartcarError as exc:
         messages.error(request, exc.user_message)
         return redirect("vehicles:list")
@@ -53,7 +117,8 @@ def exchange(request: HttpRequest) -> HttpResponse:
                 smartcar_user_id=request.GET.get("user_id"),
             )
         except ConnectFailed as exc:
-            messages.error(request, str(exc))
+            # The message offers to start again (base.html turns the tag into a button).
+            messages.error(request, str(exc), extra_tags="connect-again" if isinstance(exc, StateRejected) else "")
             response = redirect("vehicles:list")
         else:
             count = result.vehicle_count
@@ -76,32 +141,105 @@ def exchange(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def vehicle_list(request: HttpRequest) -> HttpResponse:
-    vehicles = Vehicle.objects.filter(owner=request.user).for_table()
-    return render(request, "vehicles/list.html", {"vehicles": vehicles})
+    return render(request, "vehicles/list.html", garage_context(request))
+
+
+@never_cache
+@login_required
+@require_GET
+def garage_live(request: HttpRequest) -> JsonResponse:
+    """The overview's cars as the page shows them, for its script to put in place what landed."""
+    context = garage_context(request)
+    parts = {
+        f"car-{car.vehicle.pk}": {
+            "pending": car.pending,
+            "html": render_to_string("vehicles/_car_body.html", {"car": car}, request=request),
+        }
+        for car in context["cars"]
+    }
+    pending = context["pending_count"]
+    message = (
+        f"Asking {pending} car{'s' if pending != 1 else ''} for {'their' if pending != 1 else 'its'} data…"
+        if pending
+        else "Every car has reported."
+    )
+    return JsonResponse({"parts": parts, "message": message})
+
+
+def vehicle_context(request: HttpRequest, vehicle: Vehicle) -> dict:
+    """What the vehicle page shows below its name."""
+    signals = vehicle.data.get("signals", {})
+    scopes = vehicle.connection.scopes
+    offers, notes = offered_commands(signals=signals, scopes=scopes)
+    units = request.user.unit_system
+    return {
+        "vehicle": vehicle,
+        "pending": is_pending(vehicle),
+        "glances": glance(signals=signals, scopes=scopes, units=units),
+        "reported_at": last_reported(signals) or vehicle.data_fetched_at,
+        "facts": vehicle_facts(data=vehicle.data, scopes=scopes, units=units),
+        "state_message": state_message(error_type=vehicle.state_error_type, error_code=vehicle.state_error_code),
+        "missing_scopes": [scope for scope in settings.SMARTCAR_SCOPES if scope not in scopes],
+        "needs_reconnecting": vehicle.connection.status == SmartcarConnection.Status.NEEDS_REAUTH,
+        "reconnect_url": reconnect_path(vehicle),
+        "offers": offers,
+        "command_notes": notes,
+        "can_command": any(scope.startswith("control_") for scope in scopes),
+        "commands": vehicle.commands.select_related("requested_by")[:5],
+        "charts": charts.history_charts(
+            readings=history.recent(vehicle=vehicle, days=HISTORY_DAYS), units=units, days=HISTORY_DAYS
+        ),
+        "history_days": HISTORY_DAYS,
+    }
 
 
 @login_required
 @require_GET
 def vehicle_detail(request: HttpRequest, pk: int) -> HttpResponse:
     vehicle = owned_vehicle(request, pk)
-    scopes = vehicle.connection.scopes
-    pending = vehicle.sync_requested_at is not None and vehicle.sync_requested_at > timezone.now() - SYNC_PENDING_FOR
-    context = {
-        "vehicle": vehicle,
-        "facts": vehicle_facts(
-            data=vehicle.data,
-            scopes=scopes,
-            units=request.user.unit_system,
-            fetched=vehicle.data_fetched_at is not None,
-        ),
-        "sync_pending": pending,
-        "state_message": state_message(error_type=vehicle.state_error_type, error_code=vehicle.state_error_code),
-        "missing_scopes": [scope for scope in settings.SMARTCAR_SCOPES if scope not in scopes],
-        "can_lock": "control_security" in scopes,
-        "can_charge": "control_charge" in scopes and can_charge(vehicle.data),
-        "commands": vehicle.commands.all()[:5],
-    }
+    context = vehicle_context(request, vehicle)
+    context["name_form"] = NameForm(initial={"name": vehicle.name}, placeholder=vehicle.default_name)
     return render(request, "vehicles/detail.html", context)
+
+
+@never_cache
+@login_required
+@require_GET
+def vehicle_live(request: HttpRequest, pk: int) -> JsonResponse:
+    """The vehicle page's data part as the page shows it, for its script to put in place once the data landed."""
+    vehicle = owned_vehicle(request, pk)
+    context = vehicle_context(request, vehicle)
+    html = render_to_string("vehicles/_vehicle_live.html", context, request=request)
+    message = "Asking your car…" if context["pending"] else "Your car's latest data is shown."
+    return JsonResponse({"parts": {"vehicle-live": {"pending": context["pending"], "html": html}}, "message": message})
+
+
+class NameForm(forms.Form):
+    name = forms.CharField(
+        label="Name",
+        max_length=Vehicle._meta.get_field("name").max_length,
+        required=False,
+        help_text="Leave it empty for the year, make and model, and the end of the car's identification number.",
+    )
+
+    def __init__(self, *args, placeholder: str = "", **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["name"].widget.attrs["placeholder"] = placeholder
+
+
+@login_required
+@require_POST
+def rename(request: HttpRequest, pk: int) -> HttpResponse:
+    vehicle = owned_vehicle(request, pk)
+    form = NameForm(request.POST, placeholder=vehicle.default_name)
+    if not form.is_valid():
+        context = vehicle_context(request, vehicle)
+        context["name_form"] = form
+        return render(request, "vehicles/detail.html", context, status=400)
+    vehicle.name = form.cleaned_data["name"].strip()
+    vehicle.save(update_fields=["name", "updated_at"])
+    messages.success(request, f"The car is now called {vehicle}.")
+    return redirect("vehicles:detail", pk=pk)
 
 
 @login_required
@@ -129,7 +267,7 @@ def command(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     if request.method == "POST":
         record = send_command(vehicle=vehicle, user=request.user, action=action)
         if record.outcome == VehicleCommand.Outcome.SUCCEEDED:
-            messages.success(request, f"{label}: {record.message}")
+            messages.success(request, f"{label}: {COMMAND_DONE[action]}")
         else:
             messages.error(request, f"{label} failed: {record.message}")
         return redirect("vehicles:detail", pk=pk)
@@ -142,11 +280,18 @@ def disconnect(request: HttpRequest, pk: int) -> HttpResponse:
     vehicle = owned_vehicle(request, pk)
     if request.method == "POST":
         try:
-            disconnect_vehicle(vehicle=vehicle)
+            outcome = disconnect_vehicle(vehicle=vehicle)
         except DisconnectFailed as exc:
             messages.error(request, f"{vehicle} is still connected: {exc}")
             return redirect("vehicles:detail", pk=pk)
-        messages.success(request, f"{vehicle} was disconnected and its data removed.")
+        if outcome == Outcome.KEPT_AT_SMARTCAR:
+            messages.success(
+                request,
+                f"{vehicle} was removed from your account with its data. Another account here still uses this car, "
+                "so its access through Smartcar stays on for that account.",
+            )
+        else:
+            messages.success(request, f"{vehicle} was disconnected and its data removed.")
         return redirect("vehicles:list")
     return render(request, "vehicles/disconnect.html", {"vehicle": vehicle})
 

@@ -239,6 +239,15 @@ if VEHICLE_DATA_SYNC_MINUTES:
         "schedule": VEHICLE_DATA_SYNC_MINUTES * 60,
     }
 
+# Each car's history (battery and fuel level, ranges, odometer, charging: one reading per change) is kept this many
+# days; the vehicle page draws the last 30. Beat forgets older readings every hour.
+VEHICLE_HISTORY_DAYS = env.int("VEHICLE_HISTORY_DAYS", default=30)
+CELERY_BEAT_SCHEDULE["prune-vehicle-history"] = {
+    "task": "vehicles.tasks.prune_history",
+    "schedule": 60 * 60,
+    "options": {"expires": 60 * 60},
+}
+
 # Smartcar: the application's credentials and the origins the SDK talks to (the names the SDK itself uses).
 SMARTCAR_CLIENT_ID = env.str("SMARTCAR_CLIENT_ID", default="")
 SMARTCAR_CLIENT_SECRET = env.str("SMARTCAR_CLIENT_SECRET", default="")

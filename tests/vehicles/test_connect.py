@@ -12,7 +12,7 @@ from django.utils import timezone
 from smartcar_emulator.models import AuthorizationCode, EmulatedVehicle
 from tests.helpers import in_threads, query_of
 from tests.vehicles.conftest import messages_of, walk_to_callback
-from vehicles.models import SmartcarConnection, Vehicle
+from vehicles.models import PendingConnect, SmartcarConnection, Vehicle
 from vehicles.services import connect
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -137,7 +137,7 @@ def assert_code_still_unused(code: str) -> None:
     ("tamper", "message"),
     [
         (lambda q: {"code": q["code"]}, "can only be reached from Smartcar Connect"),
-        (lambda q: {"code": q["code"], "state": "forged-state"}, "was not started from your account"),
+        (lambda q: {"code": q["code"], "state": "forged-state"}, "This Smartcar Connect link has expired"),
     ],
 )
 def test_callback_without_a_valid_state_is_rejected_before_the_code_is_used(alice_client, smartcar, tamper, message):
@@ -162,6 +162,21 @@ def test_expired_state_is_rejected(alice_client, smartcar):
     assert_code_still_unused(callback["code"])
 
 
+def test_a_stale_callback_says_the_link_expired_and_offers_to_connect_again(alice_client, smartcar):
+    callback = start_and_walk(alice_client)
+    # The pending Connect was cleaned up long ago (a callback reopened from the browser's history).
+    PendingConnect.objects.all().delete()
+
+    response = alice_client.get("/exchange", callback)
+    page = alice_client.get(response.url).content.decode()
+
+    assert response.url == reverse("vehicles:list")
+    assert "This Smartcar Connect link has expired, so nothing was connected." in page
+    assert '<a class="button button-small" href="/login">Connect again</a>' in page
+    assert "your account" not in page.split("<main", 1)[1]
+    assert_code_still_unused(callback["code"])
+
+
 def test_reused_state_is_rejected(alice_client, alice, smartcar):
     callback = start_and_walk(alice_client)
     assert alice_client.get("/exchange", callback).url == reverse("vehicles:list")
@@ -169,7 +184,7 @@ def test_reused_state_is_rejected(alice_client, alice, smartcar):
 
     again = alice_client.get("/exchange", callback)
 
-    assert any("already used" in text for text in messages_of(again))
+    assert any("has expired" in text for text in messages_of(again))
     assert SmartcarConnection.objects.count() == 1
 
 
@@ -180,7 +195,8 @@ def test_another_users_state_is_rejected(alice_client, bob, smartcar):
 
     response = bob_client.get("/exchange", callback)
 
-    assert any("was not started from your account" in text for text in messages_of(response))
+    # Told the same as for an expired link: nothing about someone else's Connect.
+    assert any("This Smartcar Connect link has expired" in text for text in messages_of(response))
     assert not SmartcarConnection.objects.exists()
     assert_code_still_unused(callback["code"])
 
@@ -282,3 +298,10 @@ def test_the_home_page_invites_to_connect_then_lists_the_cars(alice_client, conn
     assert "Connect your first car" not in html
     make = Vehicle.objects.first().make
     assert make in html
+
+
+@pytest.mark.parametrize(("make", "sent"), [("CHEVROLET", "CHEVROLET"), ("land rover", "LAND ROVER"), ("<x>", None)])
+def test_connect_can_open_at_a_make(alice_client, smartcar, make, sent):
+    location = alice_client.get("/login", {"make": make})["Location"]
+
+    assert query_of(location).get("make") == sent

@@ -115,7 +115,8 @@ def test_a_dead_grant_in_a_batch_needs_reconnecting_and_is_not_retried(smartcar)
 
     assert SmartcarConnection.objects.get(pk=dead.pk).status == SmartcarConnection.Status.NEEDS_REAUTH
     assert refreshed(alive)
-    assert take_queued_tasks() == []
+    # Nothing retried; the owner of the dead grant is emailed, once.
+    assert [(task.name, task.args) for task in take_queued_tasks()] == [(tasks.notify_reauth.name, [dead.pk])]
 
 
 def test_a_lost_answer_in_a_batch_is_recovered_inside_the_grace(smartcar, settings):

@@ -1,47 +1,24 @@
-"""The vehicles table (/vehicles/ and the home page): what each row shows, escaped; ages in words; one query whatever
-the number of cars; only the signed-in person's cars."""
+"""The garage overview (/vehicles/ and the home page): each car by its name, with what its powertrain and its grant
+allow (level, range, locks, charging, a map), when it last reported; escaped; one query whatever the number of cars;
+only the signed-in person's cars."""
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from html import escape
 
 import pytest
 import time_machine
 from django.test import Client
-from django.test.html import parse_html
-from django.urls import reverse
-from django.utils import timezone
 
+from smartcar_emulator.models import EmulatedVehicle
 from tests.factories import SmartcarConnectionFactory, VehicleFactory
+from tests.helpers import ALL_SCOPES
+from tests.vehicles.conftest import fetched
 from vehicles.models import SmartcarConnection, Vehicle
-
-pytestmark = pytest.mark.django_db
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 Status = SmartcarConnection.Status
-BADGES = {
-    Status.ACTIVE: '<span class="badge badge-ok">Connected</span>',
-    Status.NEEDS_REAUTH: '<span class="badge badge-warn">Needs reconnecting</span> <a href="/login">Reconnect</a>',
-    Status.REVOKED: '<span class="badge badge-muted">Revoked</span>',
-}
-
-
-def table_body(html: str) -> str:
-    bodies = re.findall(r"<tbody>.*?</tbody>", html, flags=re.DOTALL)
-    assert len(bodies) == 1, html
-    return bodies[0]
-
-
-def expected_row(vehicle: Vehicle, badge: str, when: datetime, words: str) -> str:
-    url = reverse("vehicles:detail", args=[vehicle.pk])
-    return (
-        f'<tr><td data-label="Make"><a href="{url}">{escape(vehicle.make)}</a></td>'
-        f'<td data-label="Model">{escape(vehicle.model)}</td><td data-label="Year">{vehicle.year}</td>'
-        f'<td data-label="Connection">{badge}</td>'
-        f'<td data-label="Last updated"><time datetime="{when.isoformat()}">{words}</time></td></tr>'
-    )
 
 
 def page(client: Client, url: str = "/vehicles/") -> str:
@@ -50,124 +27,173 @@ def page(client: Client, url: str = "/vehicles/") -> str:
     return response.content.decode()
 
 
+def cards(html: str) -> dict[str, str]:
+    """Each car's card on the overview, by its name."""
+    found = re.findall(r'<li class="car[^"]*" id="car-\d+".*?</li>\s*(?=<li class="car|</ul>)', html, flags=re.DOTALL)
+    return {re.search(r'<h2 class="car-name"><a href="[^"]+">([^<]+)</a>', card)[1]: card for card in found}
+
+
+def facts(card: str) -> dict[str, str]:
+    """A card's facts, label to text (tags and whitespace removed)."""
+    pairs = re.findall(r"<dt>(.*?)</dt>\s*<dd>(.*?)</dd>", card, flags=re.DOTALL)
+    return {label: " ".join(re.sub(r"<[^>]+>", " ", value).split()) for label, value in pairs}
+
+
 @pytest.fixture
-def fleet(alice):
-    """Three of alice's cars, one per connection status, fetched three minutes, two days and five weeks ago."""
-    cars = []
-    for status, fetched in [
-        (Status.ACTIVE, NOW - timedelta(minutes=3, seconds=20)),
-        (Status.NEEDS_REAUTH, NOW - timedelta(days=2, minutes=5)),
-        (Status.REVOKED, NOW - timedelta(weeks=5)),
-    ]:
-        connection = SmartcarConnectionFactory(owner=alice, status=status)
-        cars.append(VehicleFactory(connection=connection, data_fetched_at=fetched))
-    return cars
+def fleet(alice_client, alice, connect_car, settings) -> list[Vehicle]:
+    """big_fleet's twelve cars (every model the emulator has), connected with every permission and fetched."""
+    settings.SMARTCAR_SCOPES = ALL_SCOPES
+    connect_car(alice_client, username="big_fleet@example.com")
+    return [fetched(vehicle) for vehicle in Vehicle.objects.filter(owner=alice)]
 
 
-def test_each_row_shows_the_car_its_connection_and_when_it_was_updated(alice_client, fleet):
-    with time_machine.travel(NOW, tick=False):
-        html = page(alice_client)
-
-    body = parse_html(table_body(html))
-    assert len(body.children) == 3
-    words = ["3\xa0minutes ago", "2\xa0days ago", "1\xa0month ago"]
-    for vehicle, word in zip(fleet, words, strict=True):
-        badge = BADGES[vehicle.connection.status]
-        assert body.count(parse_html(expected_row(vehicle, badge, vehicle.data_fetched_at, word))) == 1
-    # The header row and one row per car, each cell labelled for the phone layout.
-    assert html.count("<tr>") == 4
-    assert html.count('data-label="Make"') == 3
+def at_emulator(vehicle: Vehicle) -> EmulatedVehicle:
+    return EmulatedVehicle.objects.get(vehicle_id=vehicle.smartcar_vehicle_id)
 
 
-def test_the_home_page_shows_the_same_table(alice_client, fleet):
-    with time_machine.travel(NOW, tick=False):
-        assert parse_html(table_body(page(alice_client, "/"))) == parse_html(table_body(page(alice_client)))
+@pytest.mark.django_db(transaction=True)
+def test_each_car_shows_what_its_powertrain_has(alice_client, fleet):
+    shown = cards(page(alice_client))
+
+    assert len(shown) == 12
+    for vehicle in fleet:
+        car = at_emulator(vehicle)
+        card = facts(shown[str(vehicle)])
+        assert str(vehicle) == f"{vehicle.year} {vehicle.make} {vehicle.model} · {car.vin[-4:]}"
+        electric, tank = car.state_of_charge is not None, car.fuel_level is not None
+        assert ("Battery" in card) == electric
+        assert ("Fuel" in card) == tank
+        assert ("Charging" in card) == electric
+        if electric:
+            assert card["Battery"] == f"{car.state_of_charge * 100:.0f} %"
+        if tank:
+            assert card["Fuel"] == f"{car.fuel_level * 100:.0f} %"
+        # A plug-in hybrid has two ranges, named apart; the others one.
+        ranges = {label: value for label, value in card.items() if "range" in label.lower()}
+        assert set(ranges) == ({"Electric range", "Fuel range"} if electric and tank else {"Range"})
+        assert card["Doors"] == ("Locked" if car.is_locked else "Unlocked")
+        assert card["Location"] == "Map"
+        latitude, longitude = map(
+            float, re.search(r"\?mlat=(-?[\d.]+)&amp;mlon=(-?[\d.]+)", shown[str(vehicle)]).groups()
+        )
+        # Where it was when it reported (a moving car has gone a little further since).
+        assert (latitude, longitude) == pytest.approx((car.latitude, car.longitude), abs=0.01)
+        assert card["Reported"] == "just now"
 
 
-def test_rows_come_in_make_model_year_order(alice_client, alice):
-    for make, model, year in [("TESLA", "Model Y", 2022), ("BMW", "i3", 2021), ("TESLA", "Model 3", 2023)]:
-        VehicleFactory(connection__owner=alice, make=make, model=model, year=year)
+@pytest.mark.django_db(transaction=True)
+def test_a_car_shows_only_what_the_grant_allows(alice_client, alice, connect_car, settings):
+    settings.SMARTCAR_SCOPES = ["read_vehicle_info", "read_vin", "read_battery", "read_security"]
+    connect_car(alice_client)
+    bolt = fetched(Vehicle.objects.get(owner=alice, make="CHEVROLET"))
 
-    makes_models = re.findall(
-        r'<a href="/vehicles/\d+/">(\w+)</a></td>\s*<td data-label="Model">([^<]+)<', page(alice_client)
+    card = facts(cards(page(alice_client))[str(bolt)])
+
+    assert sorted(card) == ["Battery", "Doors", "Range", "Reported"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_last_report_reads_how_long_ago_with_the_moment_in_the_tooltip(alice_client, fleet):
+    vehicle = fleet[0]
+    reported = datetime.fromisoformat(
+        re.search(r'<time datetime="([^"]+)"', cards(page(alice_client))[str(vehicle)])[1]
     )
 
-    assert makes_models == [("BMW", "i3"), ("TESLA", "Model 3"), ("TESLA", "Model Y")]
+    with time_machine.travel(reported + timedelta(hours=5, minutes=7), tick=False):
+        card = cards(page(alice_client))[str(vehicle)]
+
+    # The car's own time of its newest report, not the time it was fetched.
+    assert reported < Vehicle.objects.get(pk=vehicle.pk).data_fetched_at
+    title = f"{reported.day} {reported:%B %Y, %H:%M} UTC"
+    assert f'<time datetime="{reported.isoformat()}" title="{title}">5\xa0hours, 7\xa0minutes ago</time>' in card
 
 
-def test_make_and_model_are_escaped(alice_client, alice):
+@pytest.mark.django_db(transaction=True)
+def test_a_newly_connected_car_says_it_is_being_asked_and_the_page_watches_for_its_data(alice_client, connect_car):
+    connect_car(alice_client)
+
+    html = page(alice_client)
+
+    assert html.count("Asking your car&hellip;") == 3
+    assert 'data-live-url="/vehicles/live"' in html
+    assert '<script src="/static/js/live.js" defer></script>' in html
+    assert 'aria-live="polite"' in html
+    assert "http-equiv" not in html
+
+
+def test_a_car_nobody_asked_for_its_data_has_no_script_and_says_so(alice_client, alice):
+    VehicleFactory(connection__owner=alice, data_fetched_at=None)
+
+    html = page(alice_client)
+
+    assert "Nothing reported yet." in html
+    assert "live.js" not in html
+    assert "data-live-url" not in html
+
+
+def test_the_owners_name_replaces_the_default(alice_client, alice):
+    VehicleFactory(connection__owner=alice, make="TESLA", model="Model 3", year=2022, name="Blue one", vin="")
+    VehicleFactory(connection__owner=alice, make="TESLA", model="Model 3", year=2022, vin="5YJ3E1EA7KF317000")
+
+    assert sorted(cards(page(alice_client))) == ["2022 TESLA Model 3 · 7000", "Blue one"]
+
+
+def test_names_make_and_model_are_escaped(alice_client, alice):
     VehicleFactory(connection__owner=alice, make='<script>alert("make")</script>', model="Q&A <b>'7'</b>")
+    VehicleFactory(connection__owner=alice, name="<i>mine</i>")
 
-    body = table_body(page(alice_client))
+    html = page(alice_client)
 
-    assert "<script>" not in body
-    assert "<b>" not in body
-    assert "&lt;script&gt;alert(&quot;make&quot;)&lt;/script&gt;" in body
-    assert "Q&amp;A &lt;b&gt;&#x27;7&#x27;&lt;/b&gt;" in body
-
-
-@pytest.mark.parametrize(
-    ("ago", "words"),
-    [
-        (timedelta(seconds=0), "just now"),
-        (timedelta(seconds=59), "just now"),
-        (timedelta(minutes=1), "1\xa0minute ago"),
-        (timedelta(minutes=3, seconds=59), "3\xa0minutes ago"),
-        (timedelta(hours=2), "2\xa0hours ago"),
-        (timedelta(hours=5, minutes=7), "5\xa0hours, 7\xa0minutes ago"),
-        (timedelta(days=2), "2\xa0days ago"),
-        (timedelta(days=2, hours=3, minutes=4), "2\xa0days, 3\xa0hours ago"),
-        (timedelta(days=15, minutes=9), "2\xa0weeks, 1\xa0day ago"),
-        (timedelta(days=400), "1\xa0year, 1\xa0month ago"),
-    ],
-)
-def test_the_last_update_reads_how_long_ago_it_was(alice_client, alice, ago, words):
-    vehicle = VehicleFactory(connection__owner=alice, data_fetched_at=NOW - ago)
-
-    with time_machine.travel(NOW, tick=False):
-        body = table_body(page(alice_client))
-
-    assert f'<time datetime="{vehicle.data_fetched_at.isoformat()}">{words}</time>' in body
+    assert "<script>alert" not in html
+    assert "<b>" not in html
+    assert "<i>mine" not in html
+    assert "&lt;script&gt;alert(&quot;make&quot;)&lt;/script&gt;" in html
+    assert "Q&amp;A &lt;b&gt;&#x27;7&#x27;&lt;/b&gt;" in html
+    assert "&lt;i&gt;mine&lt;/i&gt;" in html
 
 
-def test_a_car_never_fetched_shows_when_its_row_last_changed(alice_client, alice):
-    vehicle = VehicleFactory(connection__owner=alice, data_fetched_at=None)
-    changed = NOW - timedelta(hours=3)
-    Vehicle.objects.filter(pk=vehicle.pk).update(updated_at=changed)
+def test_cars_needing_reconnecting_get_a_banner_with_a_link_per_car(alice_client, alice):
+    dead = SmartcarConnectionFactory(owner=alice, status=Status.NEEDS_REAUTH)
+    vehicle = VehicleFactory(connection=dead, make="CHEVROLET", model="Bolt EV", year=2022)
+    VehicleFactory(connection__owner=alice, make="TESLA")
 
-    with time_machine.travel(NOW, tick=False):
-        body = table_body(page(alice_client))
+    html = page(alice_client)
 
-    assert f'<time datetime="{changed.isoformat()}">3\xa0hours ago</time>' in body
-
-
-def test_times_are_given_in_the_current_time_zone(alice_client, fleet):
-    with time_machine.travel(NOW, tick=False), timezone.override("Europe/Paris"):
-        body = table_body(page(alice_client))
-        paris = timezone.localtime(fleet[0].data_fetched_at).isoformat()
-
-    assert paris.endswith("+01:00")
-    assert f'<time datetime="{paris}">3\xa0minutes ago</time>' in body
+    link = f"/login?make=CHEVROLET&amp;next=%2Fvehicles%2F{vehicle.pk}%2F"
+    assert "A car needs reconnecting" in html
+    assert f'<a class="button" href="{link}">Reconnect 2022 CHEVROLET Bolt EV</a>' in html
+    assert '<span class="badge badge-warn">Needs reconnecting</span>' in cards(html)["2022 CHEVROLET Bolt EV"]
+    assert html.count('class="badge') == 1  # a healthy car carries no badge on the overview
 
 
-def test_the_vehicle_page_shows_the_same_badge(alice_client, fleet):
-    for vehicle in fleet:
-        html = page(alice_client, reverse("vehicles:detail", args=[vehicle.pk]))
-        assert parse_html(f"<dd>{BADGES[vehicle.connection.status]}</dd>") in parse_html(html)
+def test_the_home_page_shows_the_same_garage(alice_client, alice):
+    VehicleFactory.create_batch(2, connection__owner=alice)
+
+    assert cards(page(alice_client, "/")) == cards(page(alice_client))
 
 
-@pytest.mark.parametrize("url", ["/vehicles/", "/"])
-@pytest.mark.parametrize("cars", [1, 50])
-def test_one_query_for_the_table_whatever_the_number_of_cars(client, bob, django_assert_num_queries, url, cars):
-    VehicleFactory.create_batch(cars, connection=SmartcarConnectionFactory(owner=bob))
+def test_cars_come_in_make_model_year_order(alice_client, alice):
+    for make, model, year in [("TESLA", "Model Y", 2022), ("BMW", "i3", 2021), ("TESLA", "Model 3", 2023)]:
+        VehicleFactory(connection__owner=alice, make=make, model=model, year=year, vin="")
+
+    assert list(cards(page(alice_client))) == ["2021 BMW i3", "2023 TESLA Model 3", "2022 TESLA Model Y"]
+
+
+@pytest.mark.parametrize("url", ["/vehicles/", "/", "/vehicles/live"])
+@pytest.mark.parametrize("count", [1, 50])
+def test_one_query_for_the_cars_whatever_their_number(client, bob, django_assert_num_queries, url, count):
+    VehicleFactory.create_batch(count, connection=SmartcarConnectionFactory(owner=bob))
     client.force_login(bob)
 
-    # The session, the signed-in user, and the table.
+    # The session, the signed-in user, and the cars.
     with django_assert_num_queries(3) as queries:
-        assert page(client, url).count('data-label="Make"') == cars
+        assert client.get(url).status_code == 200
 
     (table,) = [query["sql"] for query in queries if "vehicles_vehicle" in query["sql"]]
-    for unread in ('"vehicles_vehicle"."data"', "access_token", "refresh_token"):
+    # Only the overview's signals are taken out of each snapshot, and no token.
+    assert '"vehicles_vehicle"."data",' not in table
+    assert "#>" in table
+    for unread in ("access_token", "refresh_token"):
         assert unread not in table
 
 
@@ -177,7 +203,7 @@ def test_nobody_sees_another_persons_cars(alice_client, alice, bob):
     bob_client = Client()
     bob_client.force_login(bob)
 
-    for url in ("/vehicles/", "/"):
+    for url in ("/vehicles/", "/", "/vehicles/live"):
         alices, bobs = page(alice_client, url), page(bob_client, url)
         assert "ALICECAR" in alices
         assert "BOBCAR" not in alices

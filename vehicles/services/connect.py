@@ -10,6 +10,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db import transaction
@@ -31,6 +32,8 @@ logger = logging.getLogger(__name__)
 SMARTCAR_USER_ID = re.compile(r"[A-Za-z0-9-]{1,100}")
 # Smartcar's own limit for finishing Connect is similar; a stale state is more likely replayed than late.
 STATE_LIFETIME = timedelta(minutes=10)
+# A make as Smartcar names it ("TESLA", "MERCEDES-BENZ", "LAND ROVER"): anything else is not passed on to Connect.
+MAKE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 -]{0,39}")
 
 
 CONNECT_ERROR_MESSAGES = {
@@ -70,8 +73,9 @@ def _state_hash(state: str) -> str:
     return hashlib.sha256(state.encode()).hexdigest()
 
 
-def start_connect(*, user: User, return_to: str | None = None) -> str:
-    """Record a fresh `state` for this user and return the Smartcar Connect URL to send them to."""
+def start_connect(*, user: User, return_to: str | None = None, make: str | None = None) -> str:
+    """Record a fresh `state` for this user and return the Smartcar Connect URL to send them to; with `make`,
+    Connect skips its brand list and opens that make's sign-in (a reconnect of a car already known)."""
     now = timezone.now()
     PendingConnect.objects.filter(user=user, expires_at__lt=now).delete()
     state = secrets.token_urlsafe(32)  # 256 bits
@@ -83,24 +87,30 @@ def start_connect(*, user: User, return_to: str | None = None) -> str:
         scopes=scopes,
         expires_at=now + STATE_LIFETIME,
     )
-    return smartcar_client.authorization_url(state=state, scopes=scopes)
+    url = smartcar_client.authorization_url(state=state, scopes=scopes)
+    if make and MAKE.fullmatch(make):
+        # Connect's `make` parameter, as the SDK's `make_bypass` option writes it; smartcar_client.authorization_url
+        # does not take that option yet.
+        url += f"&{urlencode({'make': make.upper()})}"
+    return url
+
+
+# What a stale callback says, whatever made it stale (reopened from the history, expired, already used, started in
+# another browser or account, or its row long since cleaned up): the person can only start again, and someone else's
+# state must not read differently from one that expired.
+STALE_STATE = "This Smartcar Connect link has expired, so nothing was connected. Connect again to try once more."
 
 
 def _claim_state(*, user: User, state: str | None) -> PendingConnect:
     if not state:
-        raise StateRejected("This page can only be reached from Smartcar Connect. Please connect your car again.")
+        raise StateRejected("This page can only be reached from Smartcar Connect. Connect your car to try again.")
     pending = PendingConnect.objects.filter(state_hash=_state_hash(state)).first()
-    # Someone else's state is reported as unknown: it tells the visitor nothing about other accounts.
-    if pending is None or pending.user_id != user.pk:
-        raise StateRejected("This Smartcar Connect link was not started from your account. Please connect again.")
-    if pending.consumed_at is not None:
-        raise StateRejected("This Smartcar Connect link was already used. Please connect again if you need to.")
     now = timezone.now()
-    if pending.expires_at <= now:
-        raise StateRejected("This Smartcar Connect link has expired. Please connect again.")
+    if pending is None or pending.user_id != user.pk or pending.consumed_at is not None or pending.expires_at <= now:
+        raise StateRejected(STALE_STATE)
     # One atomic UPDATE: of two racing callbacks with the same state, exactly one changes the row.
     if not PendingConnect.objects.filter(pk=pending.pk, consumed_at__isnull=True).update(consumed_at=now):
-        raise StateRejected("This Smartcar Connect link was already used. Please connect again if you need to.")
+        raise StateRejected(STALE_STATE)
     return pending
 
 
@@ -194,6 +204,8 @@ def _store_connection(
             )
             connection.scopes = scopes
             connection.connected_at = timezone.now()
+            # Restored: should it fall into NEEDS_REAUTH again, the owner is told again.
+            connection.reauth_notified_at = None
             connection.save()
     return connection, created
 
@@ -218,6 +230,7 @@ def _store_application_connection(
             connection.connected_at = timezone.now()
             connection.last_error = ""
             connection.last_error_at = None
+            connection.reauth_notified_at = None
             connection.save()
     return connection, created
 

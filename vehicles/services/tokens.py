@@ -19,6 +19,7 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 
 from vehicles import pending_saves, smartcar_client
 from vehicles.models import ApplicationToken, SmartcarConnection
+from vehicles.services import notifications
 from vehicles.smartcar_client import AccessTokenRejected, ReauthRequired, SmartcarError
 
 logger = logging.getLogger(__name__)
@@ -223,6 +224,7 @@ def _refresh(
             except ReauthRequired as exc:
                 connection.status = SmartcarConnection.Status.NEEDS_REAUTH
                 _record_error(connection, exc, finished=True)
+                notifications.queue_reauth_notice(connection_id=connection_id)
                 failure = exc
             except smartcar_client.AppMisconfigured:
                 # The application's own credentials are wrong, not this user's grant: change nothing, shout.

@@ -13,6 +13,8 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 
 from vehicles import smartcar_client
 from vehicles.models import SmartcarConnection, Vehicle
+from vehicles.presentation import smartcar_error_message
+from vehicles.services import history
 from vehicles.services.tokens import with_access_token
 from vehicles.smartcar_client import ReauthRequired, SmartcarError
 
@@ -30,7 +32,12 @@ class VehicleBusy(Exception):
     """Smartcar asked us to leave this vehicle alone until `until`; nothing was sent."""
 
     def __init__(self, until: datetime) -> None:
-        super().__init__(f"Smartcar asked us to wait until {until:%H:%M:%S} UTC before asking this car again.")
+        wait = max(until - timezone.now(), timedelta(seconds=1))
+        minutes = round(wait.total_seconds() / 60)
+        after = f"about {minutes} minute{'s' if minutes != 1 else ''}" if minutes else "less than a minute"
+        super().__init__(
+            f"Smartcar asked us to wait until {until:%H:%M:%S} UTC ({after} from now) before asking your car again."
+        )
         self.until = until
 
 
@@ -53,16 +60,19 @@ def note_rate_limit(vehicle: Vehicle, error: SmartcarError) -> None:
 
 
 def failure_message(*, vehicle: Vehicle, error: VehicleBusy | SmartcarError, reconnect_to: str) -> str:
-    """What to tell the person about a call for `vehicle` that failed, after noting a rate limit on the vehicle.
-    `reconnect_to` ends the advice for a grant Smartcar no longer accepts ("see its data")."""
+    """What to tell the person about a call for `vehicle` that failed, after noting a rate limit on the vehicle:
+    Smartcar's error type and code in a driver's words (presentation.SMARTCAR_ERRORS), else what our own error class
+    says (a network failure, a timeout). `reconnect_to` ends the advice for a grant Smartcar no longer accepts."""
     if isinstance(error, VehicleBusy):
         return str(error)
     if isinstance(error, ReauthRequired):
         return f"Smartcar no longer accepts this connection. Reconnect your car to {reconnect_to}."
     note_rate_limit(vehicle, error)
+    # Smartcar's suggestedUserMessage (the error's user_message when there is one) is written for developers to adapt.
+    message = smartcar_error_message(error_type=error.error_type, code=error.code) or type(error).default_user_message
     if vehicle.retry_not_before and vehicle.retry_not_before > timezone.now():
-        return f"{error.user_message} {VehicleBusy(vehicle.retry_not_before)}"
-    return error.user_message
+        return f"{message} {VehicleBusy(vehicle.retry_not_before)}"
+    return message
 
 
 def request_sync(*, vehicle: Vehicle) -> None:
@@ -99,6 +109,7 @@ def sync_vehicle_data(*, vehicle_id: int) -> Vehicle | None:
     except (VehicleBusy, SmartcarError) as exc:
         message = failure_message(vehicle=vehicle, error=exc, reconnect_to="see its data")
     else:
+        before = (vehicle.data or {}).get("signals") or {}
         vehicle.data = {"signals": {signal.code: _stored(signal) for signal in signals}}
         # A fetch without the VIN (a grant without read_vin, a car that could not say) keeps the one known.
         vehicle.vin = _vin(signals) or vehicle.vin
@@ -106,6 +117,8 @@ def sync_vehicle_data(*, vehicle_id: int) -> Vehicle | None:
     vehicle.sync_error = message[:300]
     vehicle.sync_requested_at = None
     vehicle.save(update_fields=["data", "vin", "data_fetched_at", "sync_error", "sync_requested_at", "updated_at"])
+    if not message:
+        history.record_change(vehicle=vehicle, before=before, after=vehicle.data["signals"])
     logger.info("vehicle fetch vehicle_id=%s outcome=%s", vehicle_id, "failed" if message else "ok")
     return vehicle
 

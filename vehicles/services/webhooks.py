@@ -20,6 +20,7 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 
 from vehicles import smartcar_client
 from vehicles.models import SmartcarConnection, Vehicle, WebhookEvent
+from vehicles.services import history
 from vehicles.services.tokens import with_access_token
 from vehicles.smartcar_client import SmartcarError
 
@@ -191,6 +192,7 @@ def _apply_signals(vehicle: Vehicle, payload: dict) -> int:
     order and are retried). How many signals changed."""
     data = payload.get("data") or {}
     signals = vehicle.data.setdefault("signals", {}) if isinstance(vehicle.data, dict) else {}
+    before = dict(signals)
     changed = 0
     for item in data.get("signals") or []:
         if not isinstance(item, dict) or not item.get("code"):
@@ -206,6 +208,7 @@ def _apply_signals(vehicle: Vehicle, payload: dict) -> int:
         vehicle.data = {**vehicle.data, "signals": signals}
         vehicle.data_fetched_at = vehicle.data_pushed_at = now
         vehicle.save(update_fields=["data", "data_fetched_at", "data_pushed_at", "updated_at"])
+        history.record_change(vehicle=vehicle, before=before, after=signals)
     return changed
 
 
