@@ -3,6 +3,7 @@ with their subscriptions and delivery log (management tokens by hint only)."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin
 
 from smartcar_emulator import services
@@ -25,7 +26,15 @@ from smartcar_emulator.models import (
 )
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class EmulatorAdmin(admin.ModelAdmin):
+    """Listed on the admin's index in development only (DEBUG): elsewhere support staff see the product, and the
+    emulator's pages stay reachable by their address."""
+
+    def has_module_permission(self, request) -> bool:
+        return settings.DEBUG and super().has_module_permission(request)
+
+
+class ReadOnlyAdmin(EmulatorAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
@@ -42,7 +51,7 @@ class EmulatedVehicleInline(admin.TabularInline):
 
 
 @admin.register(EmulatorUser)
-class EmulatorUserAdmin(admin.ModelAdmin):
+class EmulatorUserAdmin(EmulatorAdmin):
     list_display = ("username", "smartcar_id", "created_at")
     search_fields = ("username",)
     readonly_fields = ("smartcar_id", "created_at")
@@ -50,7 +59,7 @@ class EmulatorUserAdmin(admin.ModelAdmin):
 
 
 @admin.register(EmulatedVehicle)
-class EmulatedVehicleAdmin(admin.ModelAdmin):
+class EmulatedVehicleAdmin(EmulatorAdmin):
     list_display = ("vehicle_id", "owner", "make", "model", "year", "powertrain", "is_locked", "is_asleep")
     list_filter = ("powertrain", "make", "is_asleep")
     search_fields = ("vehicle_id", "vin", "owner__username")
@@ -90,12 +99,12 @@ class ApplicationTokenAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Fault)
-class FaultAdmin(admin.ModelAdmin):
+class FaultAdmin(EmulatorAdmin):
     list_display = ("pk", "vehicle", "path", "error_type", "error_code", "remaining", "latency_ms", "retry_after")
 
 
 @admin.register(Knobs)
-class KnobsAdmin(admin.ModelAdmin):
+class KnobsAdmin(EmulatorAdmin):
     list_display = (
         "clock_offset_seconds",
         "rate_limits_enabled",
@@ -107,7 +116,7 @@ class KnobsAdmin(admin.ModelAdmin):
 
 
 @admin.register(RateLimitBucket)
-class RateLimitBucketAdmin(admin.ModelAdmin):
+class RateLimitBucketAdmin(EmulatorAdmin):
     list_display = ("key", "tokens", "updated_at")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime
 
@@ -16,13 +15,15 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
+from django.utils.text import Truncator
 from django.utils.timesince import timesince, timeuntil
 from kombu.exceptions import OperationalError
 
 from accounts import admin as accounts_admin
 from accounts.models import User
 from vehicles.models import SmartcarConnection, Vehicle, WebhookEvent
+from vehicles.presentation import vehicle_facts
 from vehicles.services import disconnect, tokens
 from vehicles.smartcar_client import REFRESH_TOKEN_LIFETIME
 from vehicles.tasks import refresh_connection
@@ -54,16 +55,6 @@ def humanize_expiry(moment: datetime | None) -> str:
     if moment <= now:
         return f"expired {timesince(moment, now)} ago"
     return f"in {timeuntil(moment, now)}"
-
-
-def render_snapshot(value: object) -> str:
-    """JSON as nested definition lists and lists, every key and value escaped."""
-    if isinstance(value, dict):
-        items = ((key, render_snapshot(item)) for key, item in value.items())
-        return format_html("<dl>{}</dl>", format_html_join("", "<dt>{}</dt><dd>{}</dd>", items))
-    if isinstance(value, list):
-        return format_html("<ol>{}</ol>", format_html_join("", "<li>{}</li>", ((render_snapshot(v),) for v in value)))
-    return format_html("{}", value if isinstance(value, str) else json.dumps(value))
 
 
 class ConnectionHealthFilter(admin.SimpleListFilter):
@@ -110,10 +101,21 @@ class ConnectionColumns:
     def vehicle_count(self, connection: SmartcarConnection) -> int:
         return connection.vehicle_count
 
+    @admin.display(description="last error", ordering="last_error")
+    def short_error(self, connection: SmartcarConnection) -> str:
+        # The list stays within a laptop's width; the whole text is in the tooltip and on the connection's page.
+        if not connection.last_error:
+            return "—"
+        return format_html(
+            '<span title="{}">{}</span>', connection.last_error, Truncator(connection.last_error).chars(40)
+        )
+
 
 def connections_for_admin(queryset: QuerySet) -> QuerySet:
-    # distinct: searching by a vehicle's fields joins the vehicles a second time.
-    return queryset.defer(*TOKEN_FIELDS).annotate(vehicle_count=Count("vehicles", distinct=True))
+    # distinct: searching by a vehicle's fields joins the vehicles a second time. The owner names the connection.
+    return (
+        queryset.select_related("owner").defer(*TOKEN_FIELDS).annotate(vehicle_count=Count("vehicles", distinct=True))
+    )
 
 
 # Connections and vehicles come only from Smartcar Connect, and only the token choke point may write a connection: an
@@ -154,7 +156,7 @@ class SmartcarConnectionInline(ConnectionColumns, ReadOnlyInline):
 
 class VehicleInline(ReadOnlyInline):
     model = Vehicle
-    fields = ("vehicle", "vin", "smartcar_vehicle_id", "connection_status", "data_fetched_at")
+    fields = ("vehicle", "vin", "connection_status", "data_fetched_at")
     readonly_fields = fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
@@ -171,19 +173,18 @@ class VehicleInline(ReadOnlyInline):
 
 @admin.register(SmartcarConnection)
 class SmartcarConnectionAdmin(ReadOnlyMixin, ConnectionColumns, admin.ModelAdmin):
+    # Fits a 1280-pixel screen beside the filters: the owner is in the connection's name; the auth mode is a filter; the
+    # Smartcar user id, the refresh time and the whole error are on the connection's page.
     list_display = (
-        "smartcar_user_id",
-        "owner_link",
+        "__str__",
         "status",
-        "auth",
         "access_token_expires",
         "refresh_token_age",
         "refresh_token_expires",
-        "last_refreshed_at",
-        "last_error",
+        "short_error",
         "vehicle_count",
     )
-    list_display_links = ("smartcar_user_id",)
+    list_display_links = ("__str__",)
     list_filter = ("status", "auth", ConnectionHealthFilter)
     list_select_related = ("owner",)
     search_fields = (
@@ -302,11 +303,12 @@ class SmartcarConnectionAdmin(ReadOnlyMixin, ConnectionColumns, admin.ModelAdmin
 
 @admin.register(Vehicle)
 class VehicleAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("make", "model", "year", "vin", "owner_link", "connection_status", "data_fetched_at")
-    list_display_links = ("make", "model")
+    list_display = ("__str__", "vin", "owner_link", "connection_status", "data_fetched_at")
+    list_display_links = ("__str__",)
     list_filter = ("make", "year", "connection__status")
     list_select_related = ("owner", "connection")
     search_fields = (
+        "name",
         "make",
         "model",
         "smartcar_vehicle_id",
@@ -314,12 +316,12 @@ class VehicleAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "connection__smartcar_user_id",
         "vin",
     )
-    search_help_text = "Make, model, Smartcar vehicle or user id, owner's email, or VIN."
+    search_help_text = "Name, make, model, Smartcar vehicle or user id, owner's email, or VIN."
     exclude = ("data",)
     fieldsets = (
-        (None, {"fields": ("make", "model", "year", "vin", "smartcar_vehicle_id")}),
+        (None, {"fields": ("name", "make", "model", "year", "vin", "smartcar_vehicle_id")}),
         ("Owner and connection", {"fields": ("owner_link", "connection_link", "connection_status")}),
-        ("Latest data", {"fields": ("data_fetched_at", "data_pushed_at", "car_state", "data_snapshot")}),
+        ("Latest data", {"fields": ("data_fetched_at", "data_pushed_at", "car_state")}),
         ("Webhook", {"fields": ("webhook_subscribed_at", "webhook_error")}),
         ("Record", {"fields": ("created_at", "updated_at")}),
     )
@@ -347,9 +349,17 @@ class VehicleAdmin(ReadOnlyMixin, admin.ModelAdmin):
         since = f"{vehicle.state_error_at:%Y-%m-%d %H:%M} UTC" if vehicle.state_error_at else "a while"
         return f"{vehicle.state_error_type} / {vehicle.state_error_code}, since {since}"
 
-    @admin.display(description="latest data")
-    def data_snapshot(self, vehicle: Vehicle) -> str:
-        return render_snapshot(vehicle.data) if vehicle.data else "Nothing fetched yet."
+    def render_change_form(self, request: HttpRequest, context: dict, *args, obj: Vehicle | None = None, **kwargs):
+        # The car's facts as its owner reads them (metric), below the fields (change_form.html); the location to about
+        # a kilometre unless the staff member may see it precisely.
+        if obj is not None:
+            context["facts"] = vehicle_facts(
+                data=obj.data,
+                scopes=obj.connection.scopes,
+                units="metric",
+                precise_location=request.user.has_perm("vehicles.view_precise_location"),
+            )
+        return super().render_change_form(request, context, *args, obj=obj, **kwargs)
 
 
 @admin.register(WebhookEvent)
