@@ -7,6 +7,7 @@ PYTEST_ARGS ?=
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+AXE := tests/browser/axe/node_modules/axe-core/axe.min.js
 RUN_INSTALLED := $(VENV)/.installed-run
 
 .DEFAULT_GOAL := help
@@ -39,8 +40,15 @@ run: $(RUN_INSTALLED)  ## Start web, worker and beat on embedded defaults at htt
 	@printf '  Password-reset emails are printed here. Ctrl-C stops web, worker and beat.\n\n'
 	@PATH="$(CURDIR)/$(BIN):$$PATH" WEB_ADDRESS=$(HOST):$(PORT) $(BIN)/python scripts/run_dev.py Procfile.dev
 
-test: $(INSTALLED)  ## Run the suite on real PostgreSQL and Redis (throwaway ones unless DATABASE_URL / CELERY_BROKER_URL are set)
+test: $(INSTALLED) $(AXE)  ## Run the suite on real PostgreSQL and Redis (throwaway ones unless DATABASE_URL / CELERY_BROKER_URL are set)
 	scripts/with-test-services $(BIN)/pytest $(PYTEST_ARGS)
+
+# axe-core, which the browser tests inject into pages to check accessibility, at the version the lockfile pins. Without
+# npm the rest of the suite still runs, and those tests fail naming what is missing.
+$(AXE): tests/browser/axe/package.json tests/browser/axe/package-lock.json
+	@if command -v npm >/dev/null; then \
+	  npm ci --prefix tests/browser/axe --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "npm not found: the accessibility tests need it to install axe-core (Debian: apt-get install npm)"; fi
 
 # The real stack on a Docker daemon: tests/compose/stack_test.py builds the image, brings the demo up under a project of
 # its own on free ports, checks it over HTTP and removes it (docs/operations.md, "Proving the stack").
@@ -70,7 +78,7 @@ requirements: $(INSTALLED)  ## Re-pin requirements/*.txt from requirements/*.in
 	done
 
 clean:  ## Remove the virtualenv, the SQLite database and the quick start's runtime files
-	rm -rf $(VENV) .run db.sqlite3 db.sqlite3-* emulator.sqlite3 emulator.sqlite3-* staticfiles
+	rm -rf $(VENV) .run db.sqlite3 db.sqlite3-* emulator.sqlite3 emulator.sqlite3-* staticfiles tests/browser/axe/node_modules
 
 .PHONY: faults
 faults: $(INSTALLED)  ## The fault suite: refreshes under injected faults on PostgreSQL, Redis, a worker and beat of its own; 0 lost

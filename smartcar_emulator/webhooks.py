@@ -189,9 +189,6 @@ def verify(webhook: Webhook) -> bool:
         verified_at=now if verified else None,
     )
     webhook.refresh_from_db()
-    logger.log(
-        logging.INFO if verified else logging.WARNING, "webhook %s VERIFY: %s", webhook.webhook_id, error or "ok"
-    )
     return verified
 
 
@@ -380,9 +377,9 @@ def _meta(webhook: Webhook) -> dict:
 def _create_event(
     *, webhook: Webhook, vehicle: EmulatedVehicle | None, event_type: str, summary: str, payload: dict
 ) -> WebhookEvent:
-    """Store the event, due now, and queue its delivery once the change that raised it is committed (VERIFY is sent by
-    its caller at once)."""
-    event_id = uuid.uuid4()
+    """Store the event, due now, and queue its delivery once the change that raised it is committed. VERIFY is sent by
+    its caller at once, never by a task or a sweep: it is never due."""
+    event_id, now = uuid.uuid4(), clock.now()
     event = WebhookEvent.objects.create(
         event_id=event_id,
         webhook=webhook,
@@ -390,8 +387,8 @@ def _create_event(
         event_type=event_type,
         summary=summary[:255],
         payload={"eventId": str(event_id), **payload},
-        next_attempt_at=clock.now(),
-        created_at=clock.now(),
+        next_attempt_at=None if event_type == VERIFY else now,
+        created_at=now,
     )
     if event_type != VERIFY:
         transaction.on_commit(partial(_queue, event.pk), using=database_alias())

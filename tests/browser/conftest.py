@@ -1,5 +1,6 @@
 """Browser tests: Debian's Chromium, driven by Playwright, against a live server with the emulator as Smartcar and
-the production Content-Security-Policy; any policy violation the browser reports fails the test."""
+the production Content-Security-Policy; any policy violation the browser reports fails the test, and so does any page
+that reloads itself with <meta http-equiv="refresh">. axe-core, from npm (tests/browser/axe), checks accessibility."""
 
 from __future__ import annotations
 
@@ -39,6 +40,15 @@ CHROMIUM_ARGS = [
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 CSP_MESSAGE = re.compile(r"Content[- ]Security[- ]Policy", re.IGNORECASE)
+# Installed by `make test` (npm ci --prefix tests/browser/axe) at the version package-lock.json pins.
+AXE = Path(__file__).resolve().parent / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+# Run in every page before its own scripts: a page that would reload itself says so on the console. Such a reload throws
+# keyboard and screen-reader users back to the top of the page (WCAG 2.2.1).
+META_REFRESH_WATCH = """document.addEventListener("DOMContentLoaded", () => {
+  if (document.querySelector('meta[http-equiv="refresh" i]')) {
+    console.error("meta refresh on " + location.href);
+  }
+});"""
 
 
 @pytest.fixture(scope="session")
@@ -116,20 +126,26 @@ def csp_violations() -> list[str]:
 
 @pytest.fixture
 def context(context: BrowserContext, csp_violations: list[str]) -> Iterator[BrowserContext]:
-    """Every page of the test reports what the browser says about the Content-Security-Policy."""
+    """Every page of the test reports what the browser says about the Content-Security-Policy, and whether it
+    reloads itself."""
+    meta_refreshes: list[str] = []
 
     def on_console(message: ConsoleMessage) -> None:
         if CSP_MESSAGE.search(message.text):
             csp_violations.append(f"{message.page.url if message.page else '?'}: {message.text}")
+        if message.text.startswith("meta refresh on "):
+            meta_refreshes.append(message.text)
 
     def on_page_error(error: Error) -> None:
         if CSP_MESSAGE.search(f"{error.name}: {error.message}"):
             csp_violations.append(f"page error: {error.message}")
 
+    context.add_init_script(META_REFRESH_WATCH)
     context.on("console", on_console)
     context.on("page", lambda page: page.on("pageerror", on_page_error))
     yield context
     assert csp_violations == [], "the browser reported Content-Security-Policy violations"
+    assert meta_refreshes == [], "a page reloads itself"
 
 
 @pytest.fixture
@@ -178,3 +194,24 @@ def walk_connect(page: Page, *, username: str = "driver@example.com", action: st
 
 def has_no_horizontal_scroll(page: Page) -> bool:
     return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def axe_violations(
+    page: Page, csp_violations: list[str], *, impacts: tuple[str, ...] = ("serious", "critical")
+) -> list[str]:
+    """What axe-core finds wrong with the page as it is now, at these impacts, one line per rule. Some of its checks
+    try an inline style of their own, which the page's policy refuses: those reports are axe's, not the page's."""
+    if not AXE.exists():
+        pytest.fail(f"{AXE} not found: `make test` installs it with npm (npm ci --prefix tests/browser/axe).")
+    # Evaluated by the browser's developer protocol, like the test's own calls: the page's policy, which refuses
+    # inline scripts, does not apply to it, and nothing is added to the page's DOM.
+    page.evaluate(AXE.read_text())
+    reported = len(csp_violations)
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    page.evaluate("() => null")  # the console messages of the run have arrived once this answers
+    del csp_violations[reported:]
+    return [
+        f"{rule['id']} ({rule['impact']}): {rule['help']} at {[node['target'] for node in rule['nodes']]}"
+        for rule in result["violations"]
+        if rule["impact"] in impacts
+    ]

@@ -1,5 +1,5 @@
-"""What keyboard and screen-reader users rely on: a visible focus, forms usable from the keyboard, labelled fields
-with their errors next to them."""
+"""What keyboard and screen-reader users rely on: a visible focus, a way past the navigation, forms usable from the
+keyboard, labelled fields with their errors next to them; and axe-core's verdict on the pages people use most."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import axe_violations, sign_in, walk_connect
+from tests.vehicles.histories import fetch, live_the_weeks, start_in_the_past
+from vehicles.models import Vehicle
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -106,3 +108,51 @@ def test_a_refused_sign_up_shows_each_error_next_to_its_field(page: Page, site, 
     expect(page.get_by_label("Password", exact=True)).to_have_accessible_description(
         re.compile("at least 8 characters")
     )
+
+
+def test_axe_finds_nothing_serious_on_sign_in_the_garage_a_vehicle_and_the_admins_vehicle_page(
+    page: Page, site, control, alice, password, admin_user, csp_violations
+):
+    page.goto("/accounts/login/")
+    assert axe_violations(page, csp_violations) == [], "sign-in"
+    page.get_by_label("Email").fill(alice.email)
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_be_visible()
+    assert axe_violations(page, csp_violations) == [], "sign-in, refused"
+
+    start_in_the_past(control)
+    sign_in(page, alice.email, password)
+    page.goto("/login")
+    walk_connect(page)
+    bolt = Vehicle.objects.get(owner=alice, make="CHEVROLET")
+    live_the_weeks(control, bolt)
+    for vehicle in Vehicle.objects.filter(owner=alice).exclude(pk=bolt.pk):
+        fetch(vehicle)
+    page.goto("/vehicles/")
+    expect(page.locator(".garage dl")).to_have_count(3)
+    assert axe_violations(page, csp_violations) == [], "the garage"
+    page.goto(f"/vehicles/{bolt.pk}/")
+    page.get_by_text("Battery as a table").click()
+    assert axe_violations(page, csp_violations) == [], "a vehicle's page"
+    page.get_by_role("button", name="Sign out").click()
+
+    page.goto(f"/admin/vehicles/vehicle/{bolt.pk}/change/")
+    page.get_by_label("Email").fill(admin_user.email)
+    page.get_by_label("Password").fill("password")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="What the car reported")).to_be_visible()
+    assert axe_violations(page, csp_violations) == [], "the admin's vehicle page"
+
+
+def test_the_skip_link_is_the_first_stop_and_takes_the_focus_to_the_content(page: Page, site):
+    page.goto("/")
+
+    page.keyboard.press("Tab")
+    focused = page.evaluate(FOCUSED)
+    assert focused["text"] == "Skip to the content"
+    assert_focus_visible(focused)
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+    page.keyboard.press("Tab")
+    assert page.evaluate(FOCUSED)["text"] == "Create an account"

@@ -1,5 +1,5 @@
-"""A person's whole journey in the browser: sign up, connect cars through Connect, their data, commands,
-disconnecting, deleting the account."""
+"""A person's whole journey in the browser: sign up, connect cars through Connect, the garage filling in by itself,
+a car's page, commands, disconnecting, deleting the account."""
 
 from __future__ import annotations
 
@@ -10,19 +10,25 @@ from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import shoot, sign_in, sign_up, walk_connect
 from vehicles.models import SmartcarConnection, Vehicle
+from vehicles.services.vehicle_data import sync_vehicle_data
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# Smartcar reports makes in capitals.
-DRIVER_CARS = [("CHEVROLET", "Bolt EV", "2022"), ("TOYOTA", "RAV4 Prime", "2023"), ("VOLKSWAGEN", "ID.4", "2023")]
+# Smartcar reports makes in capitals; the emulator's cars for driver@example.com.
+DRIVER_CARS = ["2022 CHEVROLET Bolt EV", "2023 TOYOTA RAV4 Prime", "2023 VOLKSWAGEN ID.4"]
 
 
-def vehicle_rows(page: Page) -> list[tuple[str, str, str]]:
-    rows = page.get_by_role("table").locator("tbody tr")
-    return sorted(tuple(row.locator("td").all_inner_texts()[:3]) for row in rows.all())
+def car_names(page: Page) -> list[str]:
+    """The garage's cars by name, without the VIN's last four characters."""
+    names = page.locator(".garage .car-name").all_inner_texts()
+    return sorted(name.split(" · ")[0] for name in names)
 
 
-def test_sign_up_then_connect_shows_the_cars_in_the_table(page: Page, site, password):
+def car(page: Page, name: str):
+    return page.locator(".garage .car").filter(has=page.get_by_role("heading", name=re.compile(re.escape(name))))
+
+
+def test_connected_cars_fill_in_on_the_garage_without_a_reload(page: Page, site, worker, password):
     page.goto("/")
     shoot(page, "home")
     page.get_by_role("link", name="Create an account").click()
@@ -41,22 +47,50 @@ def test_sign_up_then_connect_shows_the_cars_in_the_table(page: Page, site, pass
 
     expect(page).to_have_url(f"{site}/vehicles/")
     expect(page.get_by_role("status")).to_have_text("3 vehicles connected.")
-    assert vehicle_rows(page) == DRIVER_CARS
-    expect(page.get_by_text("Connected", exact=True)).to_have_count(3)
+    # Marks this very document: a reload would make a new one without the mark.
+    page.evaluate("window.sameDocument = true")
+    bolt = car(page, "2022 CHEVROLET Bolt EV")
+    # The worker fetches each car's data, which the page puts in place as it lands.
+    expect(bolt.get_by_text("Battery")).to_be_visible(timeout=30_000)
+    for name in DRIVER_CARS:
+        expect(car(page, name).locator("dl")).to_contain_text(re.compile("range", re.IGNORECASE), timeout=30_000)
+        expect(car(page, name).locator("dl")).to_contain_text(re.compile(r"Locked|Unlocked"))
+    expect(page.locator("[data-live-status]")).to_have_text("Every car has reported.")
+    assert page.evaluate("window.sameDocument") is True
+    assert car_names(page) == DRIVER_CARS
     shoot(page, "vehicles")
 
+    # Only what the powertrain has: no fuel on the electric Bolt, both on the plug-in hybrid.
+    expect(bolt.locator("dl")).not_to_contain_text("Fuel")
+    expect(bolt.locator("dl")).to_contain_text(re.compile(r"Battery\s*\d+ %"))
+    rav4 = car(page, "2023 TOYOTA RAV4 Prime")
+    expect(rav4.locator("dl")).to_contain_text("Fuel")
+    expect(rav4.locator("dl")).to_contain_text("Electric range")
+    # When each car last reported: in words, the moment itself in the tooltip.
+    reported = bolt.locator(".car-reported time")
+    expect(reported).to_have_attribute("title", re.compile(r"^\d{1,2} \w+ \d{4}, \d{2}:\d{2} UTC$"))
+    # Its location links to OpenStreetMap.
+    expect(bolt.get_by_role("link", name="Map")).to_have_attribute(
+        "href", re.compile(r"^https://www\.openstreetmap\.org/\?mlat=-?\d+\.\d+&mlon=-?\d+\.\d+#map=16/")
+    )
 
-def test_denying_access_in_connect_connects_nothing(page: Page, site, alice, password):
+
+@pytest.mark.browser_context_args(java_script_enabled=False)
+def test_without_javascript_the_garage_fills_in_by_checking_again(page: Page, site, alice, password):
     sign_in(page, alice.email, password)
     page.goto("/login")
-    walk_connect(page, action="Deny")
+    walk_connect(page)
+    expect(page.locator("[data-live-status]")).to_contain_text("Asking 3 cars for their data")
+    expect(page.get_by_text("Asking your car…")).to_have_count(3)
 
-    expect(page).to_have_url(f"{site}/vehicles/")
-    expect(page.get_by_role("status")).to_have_text(
-        "You chose not to give access to your car, so nothing was connected."
-    )
-    expect(page.get_by_text("No car is connected yet.")).to_be_visible()
-    assert not Vehicle.objects.filter(owner=alice).exists()
+    # No worker runs in this test: the fetches run here, as a worker would run them.
+    for vehicle in Vehicle.objects.all():
+        sync_vehicle_data(vehicle_id=vehicle.pk)
+    page.get_by_role("link", name="Check again").click()
+
+    expect(page.get_by_text("Asking your car…")).to_have_count(0)
+    expect(page.locator(".garage dl")).to_have_count(3)
+    expect(page.get_by_role("link", name="Check again")).to_have_count(0)
 
 
 def test_a_connection_that_needs_reconnecting_is_restored_through_connect(page: Page, site, alice, password):
@@ -67,57 +101,40 @@ def test_a_connection_that_needs_reconnecting_is_restored_through_connect(page: 
     SmartcarConnection.objects.filter(owner=alice).update(status=SmartcarConnection.Status.NEEDS_REAUTH)
 
     page.reload()
+    expect(page.get_by_role("heading", name="3 cars need reconnecting")).to_be_visible()
     expect(page.get_by_text("Needs reconnecting")).to_have_count(3)
-    page.get_by_role("link", name="Reconnect").first.click()
-    # The emulator remembers the grant and skips its permissions page, as Smartcar does.
-    walk_connect(page, action=None)
+    page.get_by_role("link", name=re.compile(r"^Reconnect 2022 CHEVROLET Bolt EV")).click()
+    # Connect opens at the car's make and, the emulator remembering the grant, skips its permissions page.
+    expect(page.get_by_label("Username or email")).to_be_visible()
+    walk_connect_after_brand(page)
 
-    expect(page).to_have_url(f"{site}/vehicles/")
+    bolt = Vehicle.objects.get(owner=alice, make="CHEVROLET")
+    expect(page).to_have_url(f"{site}/vehicles/{bolt.pk}/")
     expect(page.get_by_role("status")).to_have_text("3 vehicles reconnected.")
-    expect(page.get_by_text("Connected", exact=True)).to_have_count(3)
     expect(page.get_by_text("Needs reconnecting")).to_have_count(0)
     assert SmartcarConnection.objects.get(owner=alice).status == SmartcarConnection.Status.ACTIVE
 
 
-# The site has no JavaScript: the page that waits for the data reloads itself with a meta refresh.
-@pytest.mark.browser_context_args(java_script_enabled=False)
-def test_refresh_brings_the_cars_data_through_a_worker_then_lock_and_unlock(page: Page, site, worker, alice, password):
+def walk_connect_after_brand(page: Page, username: str = "driver@example.com") -> None:
+    page.get_by_label("Username or email").fill(username)
+    page.get_by_label("Password").fill("any password")
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_a_stale_connect_link_says_it_expired_and_offers_to_try_again(page: Page, site, alice, password):
+    sign_in(page, alice.email, password)
+    page.goto("/exchange?code=reopened-from-history&state=long-gone")
+
+    expect(page.get_by_role("status")).to_contain_text("This Smartcar Connect link has expired")
+    page.get_by_role("link", name="Connect again").click()
+    expect(page).to_have_url(re.compile(r"/emulator/connect/"))
+
+
+def test_disconnecting_a_car_removes_it_from_the_garage(page: Page, site, alice, password):
     sign_in(page, alice.email, password)
     page.goto("/login")
     walk_connect(page)
-    page.get_by_role("link", name="CHEVROLET").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("2022 CHEVROLET Bolt EV")
-    expect(page.get_by_text("not fetched yet: press")).to_be_visible()
-
-    page.get_by_role("button", name="Refresh data").click()
-    expect(page.get_by_role("status")).to_contain_text("Asking the car for its latest data")
-    expect(page.get_by_role("button", name="Updating…")).to_be_disabled()
-    # The page reloads itself every three seconds until the worker has stored the data.
-    facts = page.get_by_role("table")
-    expect(facts.get_by_role("row", name=re.compile(r"^Odometer"))).to_contain_text(
-        re.compile(r"[\d,]+ km\s+(?:\d+\s\w+ ago|just now)"), timeout=30_000
-    )
-    expect(facts.get_by_role("row", name=re.compile(r"^Battery"))).to_contain_text(
-        re.compile(r"\d+ %\s+(?:\d+\s\w+ ago|just now)")
-    )
-    expect(page.get_by_role("button", name="Refresh data")).to_be_enabled()
-    expect(page.get_by_text(re.compile(r"fetched (?:\d+\xa0\w+ ago|just now)"))).to_be_visible()
-    shoot(page, "vehicle")
-
-    for action in ("Lock", "Unlock"):
-        page.get_by_role("link", name=action, exact=True).click()
-        expect(page.get_by_role("heading", level=1)).to_have_text(f"{action}: 2022 CHEVROLET Bolt EV?")
-        page.get_by_role("button", name=action, exact=True).click()
-        expect(page.get_by_role("status")).to_contain_text(f"{action}:")
-        expect(page.locator(".message-success")).to_be_visible()
-    expect(page.get_by_role("list").filter(has_text="Lock")).to_contain_text(re.compile(r"Unlock\W+succeeded"))
-
-
-def test_disconnecting_a_car_removes_it_from_the_table(page: Page, site, alice, password):
-    sign_in(page, alice.email, password)
-    page.goto("/login")
-    walk_connect(page)
-    page.get_by_role("link", name="TOYOTA").click()
+    page.get_by_role("link", name=re.compile("TOYOTA")).click()
 
     page.get_by_role("link", name="Disconnect…").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Disconnect 2023 TOYOTA RAV4 Prime?")
@@ -125,7 +142,7 @@ def test_disconnecting_a_car_removes_it_from_the_table(page: Page, site, alice, 
 
     expect(page).to_have_url(f"{site}/vehicles/")
     expect(page.get_by_role("status")).to_have_text("2023 TOYOTA RAV4 Prime was disconnected and its data removed.")
-    assert vehicle_rows(page) == [car for car in DRIVER_CARS if car[0] != "TOYOTA"]
+    assert car_names(page) == [name for name in DRIVER_CARS if "TOYOTA" not in name]
 
 
 def test_deleting_the_account_signs_out_and_the_password_no_longer_works(page: Page, site, alice, password):
@@ -135,8 +152,11 @@ def test_deleting_the_account_signs_out_and_the_password_no_longer_works(page: P
 
     page.get_by_role("link", name=alice.email).click()
     page.get_by_role("link", name="Delete my account…").click()
+    delete = page.get_by_role("button", name="Delete my account")
+    # A destructive confirmation is red.
+    assert delete.evaluate("el => getComputedStyle(el).backgroundColor") == "rgb(179, 38, 30)"
     page.get_by_label("Your password").fill(password)
-    page.get_by_role("button", name="Delete my account").click()
+    delete.click()
 
     expect(page).to_have_url(f"{site}/")
     expect(page.get_by_role("status")).to_have_text("Your account and everything in it were deleted.")
