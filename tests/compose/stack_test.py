@@ -232,10 +232,10 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
 
 
 def vehicles_listed(session: requests.Session, site: str) -> dict[int, str]:
-    """The vehicles on the person's table: their ids, each with its row's text."""
+    """The vehicles in the person's garage: their ids, each with its card's text."""
     page = session.get(f"{site}/vehicles/", timeout=30)
     assert page.status_code == 200, page.text
-    rows = re.findall(r"<tr>(.*?)</tr>", page.text, flags=re.DOTALL)
+    rows = re.findall(r'<li class="car[^"]*"[^>]*>(.*?)</li>', page.text, flags=re.DOTALL)
     listed = {}
     for row in rows:
         link = re.search(r'href="/vehicles/(\d+)/"', row)
