@@ -34,7 +34,7 @@ RUN_TIMEOUT_SECONDS = 180
 # last batches leave threads idle from about 84 % of it on, when the last batch is taken).
 STEADY = (0.1, 0.8)
 SCOPES = ["read_vehicle_info"]
-EXPIRED = "expired"
+UNUSED = "unused"
 
 
 @dataclass
@@ -154,7 +154,7 @@ def issue_refresh_tokens(count: int, *, scopes: list[str] = SCOPES) -> list[str]
 
 
 def create_connections(refresh_tokens: list[str], *, prefix: str = "refresh") -> list[int]:
-    """One user and one connection per refresh token, bulk-inserted; each connection already due."""
+    """One user and one connection per refresh token, bulk-inserted; none due until a run makes it so."""
     account = emulator_account()
     password = make_password("bench-password")
     users = User.objects.bulk_create(
@@ -166,10 +166,10 @@ def create_connections(refresh_tokens: list[str], *, prefix: str = "refresh") ->
             SmartcarConnection(
                 owner=user,
                 smartcar_user_id=str(account.smartcar_id),
-                # Expired anyway: only the refresh token is ever used.
-                access_token=EXPIRED,
+                # Never used: a run makes the connection due, and only the refresh token goes to Smartcar.
+                access_token=UNUSED,
                 refresh_token=token,
-                access_expires_at=now - timedelta(minutes=1),
+                access_expires_at=now + timedelta(hours=2),
                 refresh_expires_at=now + timedelta(days=60),
                 scopes=SCOPES,
             )
@@ -179,17 +179,33 @@ def create_connections(refresh_tokens: list[str], *, prefix: str = "refresh") ->
     return [each.pk for each in connections]
 
 
+def statements_per_refresh(connection_id: int) -> int:
+    """The SQL statements one refresh sends, counted in-process: each is a round trip to PostgreSQL."""
+    from django.test.utils import CaptureQueriesContext
+
+    from vehicles.services import tokens
+
+    make_due([connection_id])
+    with CaptureQueriesContext(connection) as statements:
+        tokens.refresh_due_connection(connection_id=connection_id)
+    return len(statements)
+
+
 def token_calls() -> int:
     """Refresh-token exchanges that reached the emulator's token endpoint."""
     return RequestLog.objects.filter(outcome="refresh_token").count()
+
+
+def make_due(ids: list[int]) -> None:
+    SmartcarConnection.objects.filter(pk__in=ids).update(access_expires_at=timezone.now() - timedelta(minutes=1))
 
 
 def run_pipeline(
     *, celery_app, probes: Probes, ids: list[int], latency_ms: int, in_flight: int, repetition: int = 0
 ) -> Run:
     """Make every connection due, publish beat's task, and wait until every connection's token_version moved."""
+    make_due(ids)
     connections = SmartcarConnection.objects.filter(pk__in=ids)
-    connections.update(access_expires_at=timezone.now() - timedelta(minutes=1))
     versions = set(connections.values_list("token_version", flat=True))
     if len(versions) != 1:
         raise RuntimeError(f"connections start at different token versions: {sorted(versions)[:5]}")

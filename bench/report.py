@@ -44,6 +44,10 @@ def _rate(run, whole: bool) -> float:
     return run.per_second if whole else run.steady_per_second
 
 
+def _calls(count: int) -> str:
+    return f"{count} token call{'' if count == 1 else 's'}"
+
+
 def _per_day(value: float) -> str:
     return f"{value:.2f}" if value < 1 else f"{value:.1f}"
 
@@ -185,7 +189,7 @@ class Report:
                     f"token calls per connection per day, {day.scenario.name}",
                     f"computed: {_per_day(day.computed)}",
                     f"simulated: {_per_day(day.simulated)}",
-                    f"{day.calls} token calls, {day.connections} connections",
+                    f"{_calls(day.calls)}, {day.connections} connections",
                     "agrees" if self.agrees(day) else "**differs**",
                 ]
             )
@@ -319,10 +323,9 @@ which goes first, and reported as the median of the per-pair ratios with the ran
    emulator. Resident size: the worker's `VmRSS` and, for the target, `VmHWM` (the most it ever held).
 2. **Token calls per connection per day.** Computed from the schedule (Smartcar's 2-hour access token,
    `TOKEN_REFRESH_LEAD_TIME_MINUTES`, `TOKEN_REFRESH_INTERVAL_MINUTES`, the 5-minute margin of a token handed out
-   for use, `TOKEN_REFRESH_MAX_AGE_DAYS`), and counted: for each policy, {
-            self.results.days[0].connections if self.results.days else "some"
-        } connections with real refresh tokens whose ages spread evenly over
-   {settings.TOKEN_REFRESH_MAX_AGE_DAYS} days (each access token as old as its refresh token), then 24 hours on the
+   for use, `TOKEN_REFRESH_MAX_AGE_DAYS`), and counted: for each policy, connections with real refresh tokens
+   (the count in section 2) whose ages spread evenly over {settings.TOKEN_REFRESH_MAX_AGE_DAYS} days (each access
+   token as old as its refresh token), then 24 hours on the
    test clock (time-machine, not ticking) in the bench's process: every {settings.TOKEN_REFRESH_INTERVAL_MINUTES}
    minutes beat's `due_connection_ids()` and `refresh_due_connection()` for each, and where the data is fetched,
    `get_access_token()` for every connection as often, as `tests/vehicles/test_refresh.py` does for one connection;
@@ -348,9 +351,13 @@ which goes first, and reported as the median of the per-pair ratios with the ran
    due and no worker consuming, so it is the scan plus one publish to Redis per batch.
 5. **Pages.** The web as in production, two processes. wrk (1 thread,
    {o.page_connections} connections, {o.page_seconds} s per run, {o.page_rounds} rounds rotating the order, after a
-   1 s warm-up of each) on `/vehicles/` as a person with {_counts()} vehicles (`bench/pages.py`), on a trivial
-   signed-in page (an empty page in the site's layout, `base.html`: the target's floor) and on a plain-text signed-in
-   view (sessions, user and middleware only). Query counts are taken in-process with the same settings."""
+   1 s warm-up of each) on `/vehicles/` as a person with {_counts()} vehicles (`bench/pages.py`), on one of
+   their cars' page ("{pages.CAR_PAGE}": {pages.HISTORY_DAYS * pages.READINGS_PER_DAY} readings drawn as charts), on a
+   trivial signed-in page (an empty page in the site's layout, `base.html`: the target's floor) and on a plain-text
+   signed-in view (sessions, user and middleware only), while the history table also holds {pages.HISTORY_CARS:,}
+   other cars' {pages.HISTORY_DAYS} days of hourly readings
+   ({(pages.HISTORY_CARS + sum(pages.CAR_COUNTS)) * pages.HISTORY_DAYS * pages.READINGS_PER_DAY:,} rows in all,
+   vacuumed and analysed). Query counts are taken in-process with the same settings."""
 
     def environment(self) -> str:
         rows = [[name, value] for name, value in self.results.environment.items()]
@@ -407,8 +414,9 @@ which goes first, and reported as the median of the per-pair ratios with the ran
             f"- One worker process sustained **{fmt(median(rates))} refreshes a second** (range {spread(rates)}); "
             f"pipeline ÷ bare SDK **{fmt(median(ratios))}** (range {spread(ratios)}). {o.concurrency} threads waiting "
             f"{o.latency_ms} ms each could make at most {fmt(ceiling)} a second; what is missing is the time each "
-            "refresh spends beyond the latency (its statements, its publish and acknowledgement, the interpreter "
-            "lock its threads share, and the CPU the emulator and PostgreSQL take on the same two cores)."
+            f"refresh spends beyond the latency: its {self.results.statements_per_refresh} SQL statements (counted "
+            "in-process, two short transactions), its task's acknowledgement, the interpreter lock its threads "
+            "share, and the cores it shares with the emulator and PostgreSQL, each round trip waiting for one again."
         )
         pipeline, sdk = self.pairs[0]
         lines.append(
@@ -421,14 +429,15 @@ which goes first, and reported as the median of the per-pair ratios with the ran
         for run in self.context_runs():
             at_most = run.in_flight / (o.latency_ms / 1000)
             lines.append(
-                f"- The pipeline with {run.in_flight} threads (context, one sweep): {fmt(run.steady_per_second)} "
+                f"- The pipeline with {run.in_flight} threads (context, one sweep of {run.count:,}): "
+                f"{fmt(run.steady_per_second)} "
                 f"a second sustained ({fmt(run.per_second)} whole), {fmt(run.ms(run.cpu.worker))} ms of worker CPU per "
                 f"refresh; at most {fmt(at_most)} at {o.latency_ms} ms."
             )
         failures = sum(run.failures for run in self.results.runs)
         calls_ok = all(run.token_calls == run.count for run in self.results.runs)
         lines.append(
-            f"- Every run refreshed all {o.connections:,} connections, "
+            "- Every run refreshed all its connections, "
             f"{'with exactly one token call each' if calls_ok else 'with MORE token calls than connections'}; "
             f"{failures} failed refreshes."
         )
@@ -439,7 +448,7 @@ which goes first, and reported as the median of the per-pair ratios with the ran
             [
                 day.scenario.name,
                 f"**{_per_day(day.computed)}**: {day.formula}",
-                f"{_per_day(day.simulated)} ({day.calls} token calls ÷ {day.connections} connections)",
+                f"{_per_day(day.simulated)} ({_calls(day.calls)} ÷ {day.connections} connections)",
                 "agrees" if self.agrees(day) else "**differs**",
                 f"{day.seconds:.0f} s",
             ]
@@ -474,11 +483,14 @@ which goes first, and reported as the median of the per-pair ratios with the ran
         )
         memory = self.results.memory.get("web (one process) after the deliveries")
         cpu = median([load.server_cpu_ms for load in self.results.webhook_loads])
+        statements = self.results.statements_per_delivery
         return (
-            table + f"\n\nOne process spends **{fmt(cpu)} ms of CPU per delivery** (signature, JSON, one INSERT, one "
-            f"publish to Redis, the request's log line), so with a core to itself it would accept about "
-            f"{1000 / cpu:,.0f} a second; here it shares two cores with PostgreSQL, Redis and wrk. "
-            + (f"Its resident size after the runs: {fmt(max(memory['child_rss']))} MB." if memory else "")
+            table + f"\n\nOne process spends **{fmt(cpu)} ms of CPU per delivery** (the signature, the JSON, "
+            f"{len(statements)} SQL statements ({', '.join(statements)}, counted in-process) and the health check "
+            "Django makes of a reused connection before each request, one publish to Redis, the request's log line), "
+            "and its threads share one interpreter lock, so it accepts at most about "
+            f"{1000 / cpu:,.0f} a second with a core to itself; here it shares two cores with PostgreSQL, Redis and "
+            "wrk. " + (f"Its resident size after the runs: {fmt(max(memory['child_rss']))} MB." if memory else "")
         )
 
     def scan_section(self) -> str:
@@ -654,17 +666,14 @@ from section 2:
         return "\n".join(lines) + "\n" + self.page_choices()
 
     def page_choices(self) -> str:
-        per_row = self.row_cpu_us()
+        per_car = self.row_cpu_us()
+        cost = f"about {fmt(per_car)} µs" if per_car is not None else "little"
         return f"""\
-- **The vehicles table is Django's template loop** (`templates/vehicles/_table.html`: `{{% url %}}`, the `age`
-  filter, the status badge included per row) over model instances from one query (`Vehicle.objects.for_table()`,
-  `select_related` and `only`, so no token is decrypted and no data snapshot decoded). A row costs about
-  {fmt(per_row) if per_row is not None else "?"} µs of the web's CPU here. Measured in-process on
-  2026-11-30 (web CPU per request, ten cars / fifty): the loop 2.72 / 6.38 ms, rows printed with `format_html_join`
-  2.61 / 4.76 ms (4 % less for ten cars), the table it replaced (SQL compiled once per process, rows as f-strings
-  under `mark_safe`) 1.44 / 1.50 ms. A person waiting for a page over a network waits tens of milliseconds, so
-  neither gain reaches 5 % of it for the cars people have; `values()` dicts instead of model instances measured no
-  different.
+- **The garage overview is Django's template loop** (`templates/vehicles/_garage.html`, each car through
+  `_car_body.html`) over model instances from `Vehicle.objects.for_table()`, one query whatever the number of cars
+  (section 5's query counts); each car costs {cost} of the web's CPU here. The measurements that kept the table it
+  replaced idiomatic (rows as f-strings under `mark_safe` saved about 1.3 ms for ten cars, under 5 % of what a person
+  waits for over a network, 2026-11-30) are in this page's history.
 - **The `age` filter words ages with `timesince` as it is.** Keeping its translated unit words between calls saved
   about 5 µs a row (0.26 ms for 50 rows, 2026-11-30), under 5 % even of the 50-car page's server time."""
 
@@ -690,6 +699,30 @@ from section 2:
     def findings(self) -> str:
         """What the numbers point at, said only when they do."""
         lines = []
+        worker = self.results.profiles.get("worker")
+        if worker and self.pairs:
+            woken = sum(
+                count
+                for function, count in worker.own.items()
+                if function.startswith(("SocketIO.readinto", "Connection.wait (psycopg"))
+            )
+            share = woken / max(worker.samples, 1)
+            extra = 1000 * (
+                self.options.concurrency / median(self.rates())
+                - self.options.concurrency / median([each.steady_per_second for _, each in self.pairs])
+            )
+            if share > 0.25:
+                lines.append(
+                    f"- Refresh: {100 * share:.0f} % of the worker's samples sit where a thread wakes from a socket "
+                    "read (Smartcar's answer) or from psycopg's wait (PostgreSQL's): py-spy counts a thread as "
+                    "running once it is runnable, so these are threads woken and waiting for a core, or for the "
+                    "interpreter lock their process shares. Each refresh makes "
+                    f"{self.results.statements_per_refresh} SQL statements (two short transactions) besides the token "
+                    "call, a round trip each, against the one call of the bare SDK, "
+                    f"call, and on two busy cores each waits again: a refresh takes about {extra:.0f} ms longer than "
+                    f"the bare SDK's call at {self.options.concurrency} in flight. More cores, or fewer processes "
+                    "sharing them, shrink that; the ratio is a property of this machine as much as of the code."
+                )
         for name, page in self.results.profiles.items():
             decrypting = page.share("from_db_value", "vehicles/fields.py")
             if name != "worker" and decrypting > 0.05:
@@ -743,11 +776,15 @@ from section 2:
             }
         else:
             shares = {
-                "the view (`vehicle_list`)": profile.share("vehicle_list", "vehicles/views.py"),
+                "the view (`vehicle_list` or `vehicle_detail`)": max(
+                    profile.share("vehicle_list", "vehicles/views.py"),
+                    profile.share("vehicle_detail", "vehicles/views.py"),
+                ),
                 "rendering templates (`Template.render`)": profile.share("Template.render"),
-                "the table's loop over its rows (`ForNode.render`)": profile.share("ForNode.render"),
-                "the status badge of each row (`IncludeNode.render`)": profile.share("IncludeNode.render"),
+                "template loops (`ForNode.render`)": profile.share("ForNode.render"),
+                "template includes (`IncludeNode.render`)": profile.share("IncludeNode.render"),
                 "the `age` filter": profile.share("age", "vehicles/templatetags/vehicles.py"),
+                "the charts (`vehicles/charts.py`)": profile.share("vehicles/charts.py"),
                 "rows into model instances, every query (`ModelIterable.__iter__`)": profile.share(
                     "ModelIterable.__iter__"
                 ),
@@ -763,6 +800,7 @@ from section 2:
         o = self.options
         when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         setup = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in r.setup_seconds.items())
+        page_profiles = ", ".join(name for name in r.profiles if name not in ("worker", WEBHOOKS_PROFILE)) or "none"
         return f"""\
 # Benchmarks
 
@@ -817,7 +855,7 @@ Rerun it rather than editing this page. How to read the numbers: `bench/README.m
 
 Taken with py-spy (200 Hz, idle threads left out) outside the timed runs: the worker during an extra sweep of
 {o.connections // 2:,} connections at {o.latency_ms} ms, the one-process web during a wrk run of webhook deliveries,
-the web during a wrk run on `/vehicles/` with {pages.CAR_COUNTS[-1]} vehicles.
+the two-process web during a wrk run on the last page measured ({page_profiles}).
 
 {self.profiles_section()}
 
@@ -850,6 +888,10 @@ def brief(results) -> list[str]:
             f"token calls a day, {day.scenario.name}: computed {_per_day(day.computed)}, simulated "
             f"{_per_day(day.simulated)} ({day.calls} calls, {day.seconds:.0f} s)"
         )
+    if results.statements_per_refresh:
+        lines.append(f"SQL statements per refresh: {results.statements_per_refresh}")
+    if results.statements_per_delivery:
+        lines.append(f"SQL statements per delivery: {', '.join(results.statements_per_delivery)}")
     for load in results.webhook_loads:
         lines.append(
             f"webhooks run {load.round + 1}: {fmt(load.per_second)}/s, p50 {fmt(load.p50_ms)} ms, p99 "
@@ -870,4 +912,8 @@ def brief(results) -> list[str]:
         lines.append(f"{name}: {fmt(median(report.loads(name)))} requests/s, {fmt(median(cpu))} ms server CPU each")
     if report.row_cpu_us() is not None:
         lines.append(f"a car on /vehicles/: {fmt(report.row_cpu_us())} µs server CPU")
+    for name, profile in results.profiles.items():
+        lines.append(f"profile of {name}, {profile.samples:,} samples:")
+        lines += ["  " + line for line in Report.profile_notes(name, profile).splitlines()]
+        lines += [f"  {function}: {100 * count / profile.samples:.0f} %" for function, count in profile.top_own(8)]
     return lines

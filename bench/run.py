@@ -67,6 +67,8 @@ class Results:
     queries: dict[str, int] = field(default_factory=dict)
     webhook_loads: list = field(default_factory=list)
     webhook_body_bytes: int = 0
+    statements_per_refresh: int = 0
+    statements_per_delivery: list[str] = field(default_factory=list)
     days: list = field(default_factory=list)
     memory: dict[str, dict] = field(default_factory=dict)
     scans: list = field(default_factory=list)
@@ -361,6 +363,7 @@ class Bench:
         web, web_url = self.start_web("web-webhooks", processes=1)
         url = web_url + webhooks.path()
         payloads = webhooks.emulator_deliveries(url)
+        self.results.statements_per_delivery = webhooks.statements_per_delivery(payloads[0])
         script = self.workdir / "webhooks.lua"
         script.write_text(webhooks.LUA)
         requests_file = self.workdir / "webhooks.requests"
@@ -424,6 +427,8 @@ class Bench:
         started = time.monotonic()
         o = self.options
         ids = refresh.create_connections(refresh.issue_refresh_tokens(o.connections))
+        (counted,) = refresh.create_connections(refresh.issue_refresh_tokens(1), prefix="counted")
+        self.results.statements_per_refresh = refresh.statements_per_refresh(counted)
         sdk = refresh.SdkLoop(in_flight=o.concurrency, tokens=refresh.issue_refresh_tokens(o.connections))
         self.start_emulator(o.latency_ms)
         worker = None
@@ -444,8 +449,13 @@ class Bench:
             for concurrency in o.context_concurrency:
                 worker = self.start_worker(celery_app, concurrency)
                 probes.worker_pid = worker.pid
+                # Half the connections: enough batches for every thread to take several.
                 run = refresh.run_pipeline(
-                    celery_app=celery_app, probes=probes, ids=ids, latency_ms=o.latency_ms, in_flight=concurrency
+                    celery_app=celery_app,
+                    probes=probes,
+                    ids=ids[: o.connections // 2],
+                    latency_ms=o.latency_ms,
+                    in_flight=concurrency,
                 )
                 self.results.runs.append(run)
                 self.results.memory[f"worker, {concurrency} threads, after a sweep"] = self.memory(worker)

@@ -112,6 +112,22 @@ def write_requests(target: Path, payloads: list[dict], count: int) -> int:
     return size // count
 
 
+def statements_per_delivery(payload: dict) -> list[str]:
+    """The SQL statements one delivery costs the web, counted in-process through the same middleware."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    body = json.dumps({**payload, "eventId": str(uuid.uuid4())}).encode()
+    signature = hmac.new(settings.SMARTCAR_MANAGEMENT_TOKENS[0].encode(), body, hashlib.sha256).hexdigest()
+    client = Client(HTTP_HOST="127.0.0.1")
+    with CaptureQueriesContext(connection) as statements:
+        response = client.post(path(), body, content_type="application/json", HTTP_SC_SIGNATURE=signature)
+    if response.status_code != 200:
+        raise RuntimeError(f"the receiver answered {response.status_code} in-process")
+    return [statement["sql"].split(None, 1)[0] for statement in statements]
+
+
 def _milliseconds(text: str) -> float:
     number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
     return float(number) * UNITS_MS[unit]
