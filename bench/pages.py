@@ -1,4 +1,5 @@
-"""`/vehicles/` with 1, 10 and 50 vehicles against a trivial signed-in view, in the same gunicorn, under wrk."""
+"""`/vehicles/` with 1, 10 and 50 vehicles, and a car's page with a month of history, against a trivial signed-in view,
+in the same gunicorn, under wrk, while the database holds the history of 10,000 other cars for 30 days."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import User
-from vehicles.models import SmartcarConnection, Vehicle
+from vehicles.models import Reading, SmartcarConnection, Vehicle
 
 TRIVIAL_TEXT_PATH = "/bench/signed-in.txt"
 TRIVIAL_PAGE_PATH = "/bench/signed-in"
@@ -28,6 +29,25 @@ PLACEHOLDER = "not-a-real-token"
 UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 # A car, a household's cars, a small fleet.
 CAR_COUNTS = (1, 10, 50)
+# Everyone else's cars, and the history each keeps: a reading every hour (every hourly fetch finds a change), for the
+# default retention (VEHICLE_HISTORY_DAYS).
+HISTORY_CARS = 10_000
+HISTORY_DAYS = 30
+READINGS_PER_DAY = 24
+CAR_PAGE = "a car's page, 30 days of history"
+# What the page users granted: every fact the overview and the car's page can show.
+SCOPES = [
+    "read_vehicle_info",
+    "read_vin",
+    "read_odometer",
+    "read_location",
+    "read_battery",
+    "read_charge",
+    "read_security",
+    "read_tires",
+    "control_security",
+    "control_charge",
+]
 
 
 @dataclass(frozen=True)
@@ -79,8 +99,72 @@ def snapshot(fetched) -> dict:
     return {"signals": {code: {**signal, "body": body} for code, body in SIGNALS.items()}}
 
 
+def create_history_cars() -> None:
+    """HISTORY_CARS cars of other people, ten to a person, each with HISTORY_DAYS of hourly readings. The readings are
+    made by the database (generate_series): millions of rows through the ORM would take longer than the bench."""
+    now = timezone.now()
+    people = User.objects.bulk_create(
+        User(email=f"history{number}@bench.example", password=make_password(None))
+        for number in range(HISTORY_CARS // 10)
+    )
+    grants = SmartcarConnection.objects.bulk_create(
+        SmartcarConnection(
+            owner=person,
+            smartcar_user_id=f"history-{person.pk}",
+            access_token=PLACEHOLDER,
+            refresh_token=PLACEHOLDER,
+            access_expires_at=now + timedelta(hours=2),
+            refresh_expires_at=now + timedelta(days=60),
+            # They only fill the tables: no sweep refreshes them, whatever else the bench measures.
+            status=SmartcarConnection.Status.REVOKED,
+            scopes=SCOPES,
+        )
+        for person in people
+    )
+    Vehicle.objects.bulk_create(
+        Vehicle(
+            owner_id=grant.owner_id,
+            connection=grant,
+            smartcar_vehicle_id=f"history-{grant.pk}-{number}",
+            make="TESLA",
+            model="Model 3",
+            year=2022,
+            data=snapshot(now),
+            data_fetched_at=now,
+        )
+        for grant in grants
+        for number in range(10)
+    )
+    add_history(Vehicle.objects.filter(smartcar_vehicle_id__startswith="history-"))
+
+
+def add_history(vehicles) -> None:
+    """HISTORY_DAYS of hourly readings for each of `vehicles`: battery down while driving and up while charging, the
+    range with it, the odometer growing, charging a few hours a day."""
+    readings = HISTORY_DAYS * READINGS_PER_DAY
+    query, params = vehicles.values("pk").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {Reading._meta.db_table}
+                (vehicle_id, recorded_at, battery_percent, electric_range_km, odometer_km, charging)
+            SELECT car.id,
+                   now() - make_interval(hours => %s - hour),
+                   20 + (hour * 7 + car.id) %% 80,
+                   (20 + (hour * 7 + car.id) %% 80) * 4.4,
+                   30000 + hour * 1.25,
+                   (hour %% 24) BETWEEN 1 AND 4
+              FROM ({query}) AS car (id)
+             CROSS JOIN generate_series(1, %s) AS hour
+            """,  # noqa: S608 - table name from the model, the subquery from the ORM
+            [readings, *params, readings],
+        )
+
+
 def create_page_users() -> list[Page]:
-    """A person per CAR_COUNTS, with that many cars; their connections are healthy, so no sweep touches them."""
+    """A person per CAR_COUNTS, with that many cars and a month of their history; their connections are healthy, so no
+    sweep touches them. Before them, HISTORY_CARS other cars and their history fill the table the pages read."""
+    create_history_cars()
     password = make_password("bench-password")
     now = timezone.now()
     pages = []
@@ -93,6 +177,7 @@ def create_page_users() -> list[Page]:
             refresh_token=PLACEHOLDER,
             access_expires_at=now + timedelta(hours=2),
             refresh_expires_at=now + timedelta(days=60),
+            scopes=SCOPES,
         )
         Vehicle.objects.bulk_create(
             [
@@ -109,12 +194,18 @@ def create_page_users() -> list[Page]:
                 for number in range(count)
             ]
         )
+        add_history(Vehicle.objects.filter(owner=user))
         pages.append(Page(name=f"/vehicles/ with {count}", path=VEHICLES_PATH, user=user, vehicles=count))
+    with connection.cursor() as cursor:
+        # As the table would be after autovacuum caught up: its work on the new rows is not the pages' cost.
+        cursor.execute(f"VACUUM ANALYZE {Reading._meta.db_table}")
     someone = pages[-1].user
+    car = Vehicle.objects.filter(owner=someone).order_by("pk").first()
     return [
         Page(name=TEXT_FLOOR, path=TRIVIAL_TEXT_PATH, user=someone, vehicles=0),
         Page(name=PAGE_FLOOR, path=TRIVIAL_PAGE_PATH, user=someone, vehicles=0),
         *pages,
+        Page(name=CAR_PAGE, path=f"/vehicles/{car.pk}/", user=someone, vehicles=0),
     ]
 
 
@@ -132,8 +223,10 @@ def query_count(page: Page) -> int:
         response = client.get(page.path)
     if response.status_code != 200:
         raise RuntimeError(f"{page.path} answered {response.status_code} in-process")
-    if page.vehicles and response.content.count(b"<tr>") != page.vehicles + 1:
-        raise RuntimeError(f"{page.name}: the table does not have {page.vehicles} rows")
+    if page.vehicles and response.content.count(b'<li class="car') != page.vehicles:
+        raise RuntimeError(f"{page.name}: the garage does not show {page.vehicles} cars")
+    if page.name == CAR_PAGE and response.content.count(b'<figure class="chart"') != 4:
+        raise RuntimeError(f"{page.name}: the page does not draw its four charts")
     return len(queries)
 
 
