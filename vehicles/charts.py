@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from math import ceil, floor, log10
 from typing import ClassVar
 
 from django.utils import dateformat, timezone
 
-from vehicles.models import Reading
 from vehicles.presentation import KM_PER_MILE
 
 # The SVG's own coordinates (it scales to the page's width) and the plot inside them, room left for the labels.
@@ -77,13 +76,15 @@ def _nice_ceiling(value: float) -> float:
     return next(step * power for step in (1, 2, 5, 10) if step * power >= value)
 
 
-@dataclass(frozen=True)
 class _Frame:
-    start: datetime
-    end: datetime
+    """The drawing's time axis: from `start` at the left edge of the plot to `end` at its right."""
+
+    def __init__(self, *, start: datetime, end: datetime) -> None:
+        self.start, self.end = start, end
+        self._origin, self._span = start.timestamp(), (end - start).total_seconds()
 
     def x(self, moment: datetime) -> float:
-        share = (moment - self.start) / (self.end - self.start)
+        share = (moment.timestamp() - self._origin) / self._span
         return round(LEFT + min(max(share, 0.0), 1.0) * (RIGHT - LEFT), 1)
 
     def x_ticks(self, days: int) -> list[Tick]:
@@ -96,16 +97,20 @@ def _y(value: float, low: float, high: float) -> float:
     return round(BOTTOM - (value - low) / (high - low) * (BOTTOM - TOP), 1)
 
 
-def _series(readings: list[Reading], field: str) -> list[tuple[datetime, float]]:
+def _series(readings: list, field: str) -> list[tuple[datetime, float]]:
     return [(reading.recorded_at, value) for reading in readings if (value := getattr(reading, field)) is not None]
 
 
 def _daily_rows(series: list[tuple[datetime, float]], show: Callable[[float], str]) -> list[tuple[str, ...]]:
     """One row a day that had a reading, newest first: the lowest, the highest and the last value that day."""
-    days: dict[str, list[float]] = {}
+    days: dict[date, list[float]] = {}
+    zone = timezone.get_current_timezone()
     for moment, value in series:
-        days.setdefault(dateformat.format(timezone.localtime(moment), "D j M"), []).append(value)
-    rows = [(day, show(min(values)), show(max(values)), show(values[-1])) for day, values in days.items()]
+        days.setdefault(moment.astimezone(zone).date(), []).append(value)
+    rows = [
+        (dateformat.format(day, "D j M"), show(min(values)), show(max(values)), show(values[-1]))
+        for day, values in days.items()
+    ]
     return rows[::-1]
 
 
@@ -131,6 +136,8 @@ def _level_chart(
     points, previous = [], None
     for (moment, _), value in zip(series, values, strict=True):
         x, y = frame.x(moment), _y(value, low, high)
+        if y == previous:
+            continue  # another signal changed: this line goes on flat
         if previous is not None:
             points.append(f"{x},{previous}")  # the value held until this change
         points.append(f"{x},{y}")
@@ -202,8 +209,9 @@ def _charging_chart(series: list[tuple[datetime, float]], frame: _Frame, days: i
     )
 
 
-def history_charts(*, readings: list[Reading], units: str, days: int, now: datetime | None = None) -> list[Chart]:
-    """A chart for each tracked signal the car reported in the last `days` days (readings oldest first)."""
+def history_charts(*, readings: list, units: str, days: int, now: datetime | None = None) -> list[Chart]:
+    """A chart for each tracked signal the car reported in the last `days` days (readings oldest first: Reading
+    instances, or history.recent's rows)."""
     frame = _Frame(start=(now or timezone.now()) - timedelta(days=days), end=now or timezone.now())
     both_ranges = all(_series(readings, field) for field in ("electric_range_km", "fuel_range_km"))
     charts = []

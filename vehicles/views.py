@@ -38,6 +38,19 @@ from vehicles.smartcar_client import SmartcarError
 HISTORY_DAYS = 30
 
 
+class NameForm(forms.Form):
+    name = forms.CharField(
+        label="Name",
+        max_length=Vehicle._meta.get_field("name").max_length,
+        required=False,
+        help_text="Leave it empty for the year, make and model, and the end of the car's identification number.",
+    )
+
+    def __init__(self, *args, placeholder: str = "", **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["name"].widget.attrs["placeholder"] = placeholder
+
+
 def owned_vehicle(request: HttpRequest, pk: int) -> Vehicle:
     """The signed-in user's vehicle, or 404: another user's vehicle does not exist for them."""
     return get_object_or_404(Vehicle.objects.select_related("connection"), pk=pk, owner=request.user)
@@ -212,19 +225,6 @@ def vehicle_live(request: HttpRequest, pk: int) -> JsonResponse:
     html = render_to_string("vehicles/_vehicle_live.html", context, request=request)
     message = "Asking your car…" if context["pending"] else "Your car's latest data is shown."
     return JsonResponse({"parts": {"vehicle-live": {"pending": context["pending"], "html": html}}, "message": message})
-
-
-class NameForm(forms.Form):
-    name = forms.CharField(
-        label="Name",
-        max_length=Vehicle._meta.get_field("name").max_length,
-        required=False,
-        help_text="Leave it empty for the year, make and model, and the end of the car's identification number.",
-    )
-
-    def __init__(self, *args, placeholder: str = "", **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["name"].widget.attrs["placeholder"] = placeholder
 
 
 @login_required

@@ -210,3 +210,16 @@ def test_nobody_sees_another_persons_cars(alice_client, alice, bob):
         assert "Reconnect" not in alices
         assert "BOBCAR" in bobs
         assert "ALICECAR" not in bobs
+
+
+def test_a_car_needing_reconnecting_says_so_on_its_page_and_offers_no_command(alice_client, alice):
+    dead = SmartcarConnectionFactory(owner=alice, status=Status.NEEDS_REAUTH, scopes=ALL_SCOPES)
+    vehicle = VehicleFactory(connection=dead, make="CHEVROLET", model="Bolt EV", year=2022, vin="")
+
+    html = page(alice_client, f"/vehicles/{vehicle.pk}/")
+
+    assert "This car needs reconnecting" in html
+    link = f"/login?make=CHEVROLET&amp;next=%2Fvehicles%2F{vehicle.pk}%2F"
+    assert f'<a class="button" href="{link}">Reconnect 2022 CHEVROLET Bolt EV</a>' in html
+    assert "Commands reach the car again once it is reconnected." in html
+    assert "/commands/" not in html
