@@ -715,13 +715,14 @@ from section 2:
                 lines.append(
                     f"- Refresh: {100 * share:.0f} % of the worker's samples sit where a thread wakes from a socket "
                     "read (Smartcar's answer) or from psycopg's wait (PostgreSQL's): py-spy counts a thread as "
-                    "running once it is runnable, so these are threads woken and waiting for a core, or for the "
-                    "interpreter lock their process shares. Each refresh makes "
+                    "running while the system has it runnable, so most of these are threads woken by an answer and "
+                    "waiting for a core. Each refresh makes "
                     f"{self.results.statements_per_refresh} SQL statements (two short transactions) besides the token "
-                    "call, a round trip each, against the one call of the bare SDK, "
-                    f"call, and on two busy cores each waits again: a refresh takes about {extra:.0f} ms longer than "
-                    f"the bare SDK's call at {self.options.concurrency} in flight. More cores, or fewer processes "
-                    "sharing them, shrink that; the ratio is a property of this machine as much as of the code."
+                    "call, a round trip and a wake-up each, where the bare SDK makes the call alone; on two busy "
+                    f"cores each wake-up waits, and a refresh took about {extra:.0f} ms longer than the bare SDK's "
+                    f"call at {self.options.concurrency} in flight. More cores, or fewer processes sharing them (here "
+                    "the emulator, standing in for Smartcar, and PostgreSQL), shrink that: the ratio is a property of "
+                    "this machine as much as of the code."
                 )
         for name, page in self.results.profiles.items():
             decrypting = page.share("from_db_value", "vehicles/fields.py")

@@ -427,6 +427,8 @@ class Bench:
         started = time.monotonic()
         o = self.options
         ids = refresh.create_connections(refresh.issue_refresh_tokens(o.connections))
+        # Half as many connections of their own for the context runs: enough batches for every thread to take several.
+        context_ids = refresh.create_connections(refresh.issue_refresh_tokens(o.connections // 2), prefix="context")
         (counted,) = refresh.create_connections(refresh.issue_refresh_tokens(1), prefix="counted")
         self.results.statements_per_refresh = refresh.statements_per_refresh(counted)
         sdk = refresh.SdkLoop(in_flight=o.concurrency, tokens=refresh.issue_refresh_tokens(o.connections))
@@ -449,11 +451,10 @@ class Bench:
             for concurrency in o.context_concurrency:
                 worker = self.start_worker(celery_app, concurrency)
                 probes.worker_pid = worker.pid
-                # Half the connections: enough batches for every thread to take several.
                 run = refresh.run_pipeline(
                     celery_app=celery_app,
                     probes=probes,
-                    ids=ids[: o.connections // 2],
+                    ids=context_ids,
                     latency_ms=o.latency_ms,
                     in_flight=concurrency,
                 )
