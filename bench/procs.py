@@ -173,6 +173,20 @@ def find_process(prefix: str, needle: str) -> int | None:
     return None
 
 
+def wait_idle(pid: int, *, timeout: float = 15.0, window: float = 0.5, busy_share: float = 0.05) -> None:
+    """Until the process tree spends less than `busy_share` of a core over `window` seconds (a server's processes done
+    starting: gunicorn answers as soon as its first process can, while the others still import), or `timeout`."""
+    deadline = time.monotonic() + timeout
+    before = tree_cpu_seconds(pid)
+    while time.monotonic() < deadline:
+        time.sleep(window)
+        after = tree_cpu_seconds(pid)
+        if after - before < busy_share * window:
+            return
+        before = after
+    logger.warning("process %d still busy after %.0f s", pid, timeout)
+
+
 def wait_until(predicate, *, timeout: float, interval: float = 0.2, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

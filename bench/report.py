@@ -335,7 +335,7 @@ which goes first, and reported as the median of the per-pair ratios with the ran
    verifies a webhook pointing at it (VERIFY, answered by the receiver) and subscribes a fleet's cars to it, every
    permission granted; their FIRST_DELIVERY `VEHICLE_STATE` payloads (every signal, {self.results.webhook_body_bytes:,}
    bytes on average) are the deliveries, one of them sent by the emulator itself first. wrk (1 thread,
-   {o.webhook_connections} connections, {o.webhook_rounds} runs of {o.webhook_seconds} s after a 1 s warm-up) sends
+   {o.webhook_connections} connections, {o.webhook_rounds} runs of {o.webhook_seconds} s after a 2 s warm-up) sends
    them from a Lua script cycling through bodies signed beforehand (hex HMAC-SHA256 of the body under the management
    token), each with an `eventId` and a `deliveryId` of its own; each run checks that the web stored as many
    deliveries as wrk counted (an `eventId` seen twice would be answered without being stored). No worker runs:
