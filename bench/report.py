@@ -646,7 +646,7 @@ from section 2:
             f"- **{o.concurrency} threads in one worker process.** A refresh waits {o.latency_ms} ms on Smartcar for a "
             f"few milliseconds of CPU, so threads, not cores, bound a worker: {o.concurrency} threads can make at "
             f"most {fmt(ceiling)} refreshes a second, and sustained {fmt(rate)} ({100 * rate / ceiling:.0f} % of "
-            f"that: each refresh's statements, publish and acknowledgement, and the two cores it shares with the "
+            "that: each refresh's statements, its task's acknowledgement, and the two cores it shares with the "
             f"emulator and PostgreSQL stretch it beyond the latency), at {fmt(memory)} MB resident.",
         ]
         for run in self.context_runs():
@@ -724,6 +724,23 @@ from section 2:
                     "the emulator, standing in for Smartcar, and PostgreSQL), shrink that: the ratio is a property of "
                     "this machine as much as of the code."
                 )
+        receiver = self.results.profiles.get(WEBHOOKS_PROFILE)
+        deliveries = [load.per_second for load in self.results.webhook_loads]
+        if receiver and deliveries and median(deliveries) < DELIVERIES_PER_SECOND:
+            cpu = [load.server_cpu_ms for load in self.results.webhook_loads]
+            storing = receiver.share("Model.save", "django/db/models/base.py")
+            queueing = receiver.share("_queue_processing")
+            serving = 1 - receiver.share("WSGIHandler.__call__")
+            lines.append(
+                f"- Webhooks: one process is bound by its CPU, {fmt(min(cpu))} to {fmt(max(cpu))} ms a delivery "
+                "from one run to the next with the same code, so at most one delivery per that time under one "
+                f"interpreter lock: {100 * storing:.0f} % of its samples store the delivery (the INSERT and its "
+                f"transaction), {100 * queueing:.0f} % queue its processing (Celery's publish to Redis), "
+                f"{100 * serving:.0f} % are gunicorn's own (accepting, parsing, answering). Storing and queueing "
+                "are what the receiver promises before it answers; more deliveries a second take more web processes "
+                "(`WEB_CONCURRENCY`), or a receiver that leaves the queueing to beat's sweep of pending events, at "
+                "up to a minute's delay: a choice for the product, not for the bench."
+            )
         for name, page in self.results.profiles.items():
             decrypting = page.share("from_db_value", "vehicles/fields.py")
             if name != "worker" and decrypting > 0.05:
