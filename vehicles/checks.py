@@ -8,8 +8,12 @@ from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 
+from vehicles.smartcar_client import ACCESS_TOKEN_LIFETIME, REFRESH_GRACE, REFRESH_TOKEN_LIFETIME
+
 SMARTCAR_MODES = ("test", "simulated", "live")
 MINIMUM_SYNC_MINUTES = 15
+# Beat must adopt an orphaned refresh, and a worker reach Smartcar with it, well inside the grace.
+MAXIMUM_RECOVERY_INTERVAL_SECONDS = int(REFRESH_GRACE.total_seconds()) // 2
 
 
 @register()
@@ -104,3 +108,52 @@ def check_smartcar_auth(app_configs=None, **kwargs) -> list[Error | Warning]:
             )
         ]
     return []
+
+
+@register()
+def check_token_lifecycle(app_configs=None, **kwargs) -> list[Error]:
+    """Values that would lose connections without a word: an access token expiring between two sweeps, a refresh token
+    left to die, a lost answer recovered after Smartcar's grace. And a history pruned as it is written."""
+    errors = []
+    interval = settings.TOKEN_REFRESH_INTERVAL_MINUTES
+    lead = settings.TOKEN_REFRESH_LEAD_TIME_MINUTES
+    access_minutes = int(ACCESS_TOKEN_LIFETIME.total_seconds()) // 60
+    if interval < 1 or not interval < lead < access_minutes:
+        errors.append(
+            Error(
+                f"TOKEN_REFRESH_INTERVAL_MINUTES ({interval}) must be at least 1 and less than "
+                f"TOKEN_REFRESH_LEAD_TIME_MINUTES ({lead}), which must be less than {access_minutes}.",
+                hint="A lead time no longer than the interval lets an access token expire between two sweeps; one as "
+                "long as Smartcar's 2-hour access token makes every connection due at every sweep.",
+                id="vehicles.E010",
+            )
+        )
+    max_age = settings.TOKEN_REFRESH_MAX_AGE_DAYS
+    if not 1 <= max_age < REFRESH_TOKEN_LIFETIME.days:
+        errors.append(
+            Error(
+                f"TOKEN_REFRESH_MAX_AGE_DAYS ({max_age}) must be between 1 and {REFRESH_TOKEN_LIFETIME.days - 1}: "
+                f"Smartcar's refresh tokens die unused after {REFRESH_TOKEN_LIFETIME.days} days.",
+                hint="Leave days to spare for an outage; the default is 50.",
+                id="vehicles.E011",
+            )
+        )
+    recovery = settings.TOKEN_RECOVERY_INTERVAL_SECONDS
+    if not 1 <= recovery <= MAXIMUM_RECOVERY_INTERVAL_SECONDS:
+        errors.append(
+            Error(
+                f"TOKEN_RECOVERY_INTERVAL_SECONDS ({recovery}) must be between 1 and "
+                f"{MAXIMUM_RECOVERY_INTERVAL_SECONDS}: a refresh whose answer was lost must be made again within "
+                "Smartcar's grace of about a minute.",
+                id="vehicles.E012",
+            )
+        )
+    if settings.VEHICLE_HISTORY_DAYS < 1:
+        errors.append(
+            Error(
+                f"VEHICLE_HISTORY_DAYS ({settings.VEHICLE_HISTORY_DAYS}) must be at least 1: the hourly prune would "
+                "delete every reading.",
+                id="vehicles.E013",
+            )
+        )
+    return errors

@@ -32,7 +32,10 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # Smartcar documents these lifetimes; the token endpoint only tells us the access token's.
+ACCESS_TOKEN_LIFETIME = timedelta(hours=2)
 REFRESH_TOKEN_LIFETIME = timedelta(days=60)
+# The old refresh token keeps working for about this long after its first use: the time to recover a lost answer.
+REFRESH_GRACE = timedelta(seconds=60)
 VEHICLES_PAGE_SIZE = 50
 # A runaway paging loop (a count that never matches) stops here: no account has this many cars.
 MAX_VEHICLE_PAGES = 100
