@@ -53,6 +53,45 @@ def test_a_connect_whose_vehicle_listing_fails_keeps_the_grant_and_lists_the_car
     assert connection.vehicles.count() == 3
 
 
+def user_reads(control) -> list[int]:
+    """The status of every read of the Smartcar user the emulator logged, oldest first."""
+    logged = control("GET", "requests", params={"limit": 50}).json()["requests"]
+    return [entry["status_code"] for entry in reversed(logged) if entry["path"].endswith("/user")]
+
+
+def test_a_passing_failure_to_read_whose_grant_it_is_is_retried_and_the_car_connected(
+    alice_client, alice, smartcar, control
+):
+    # The code is exchanged (the grant is live at Smartcar), then Smartcar fails the read of its user twice.
+    control("POST", "faults", json={"path": "user", "error_type": "SERVER", "error_code": "INTERNAL", "times": 2})
+    location = alice_client.get("/login")["Location"]
+    callback = query_of(walk_to_callback(alice_client, location, username="driver@example.com"))
+
+    response = alice_client.get("/exchange", callback)
+
+    assert response.url == reverse("vehicles:list")
+    assert not said(response, "could not be connected")
+    connection = SmartcarConnection.objects.get(owner=alice)
+    assert connection.status == SmartcarConnection.Status.ACTIVE
+    assert connection.vehicles.count() == 3
+    assert user_reads(control) == [500, 500, 200]
+
+
+def test_a_lasting_failure_to_read_whose_grant_it_is_says_so_and_stores_nothing(alice_client, smartcar, control):
+    control("POST", "faults", json={"path": "user", "error_type": "SERVER", "error_code": "INTERNAL", "times": 10})
+    location = alice_client.get("/login")["Location"]
+    callback = query_of(walk_to_callback(alice_client, location, username="driver@example.com"))
+
+    response = alice_client.get("/exchange", callback)
+
+    assert response.url == reverse("vehicles:list")
+    assert said(response, "Your car could not be connected")
+    assert not SmartcarConnection.objects.exists()
+    # Tried four times (after 0.5, 1 and 2 s), never a server error.
+    assert user_reads(control) == [500] * 4
+    assert alice_client.get(response.url).status_code == 200
+
+
 @pytest.mark.parametrize("next_path", ["/vehicles/" + "a" * 600, "/vehicles/\x00", "/vehicles/%00"])
 def test_a_return_address_that_cannot_be_kept_is_dropped_not_a_server_error(alice_client, smartcar, next_path):
     response = alice_client.get("/login", {"next": next_path})

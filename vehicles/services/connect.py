@@ -8,6 +8,7 @@ import hashlib
 import logging
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlencode
@@ -24,7 +25,7 @@ from vehicles import smartcar_client
 from vehicles.models import PendingConnect, SmartcarConnection, Vehicle
 from vehicles.services.tokens import with_access_token
 from vehicles.services.vehicle_data import SyncNotQueued, VehicleBusy, request_sync
-from vehicles.smartcar_client import SmartcarError
+from vehicles.smartcar_client import SmartcarError, Transient
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,9 @@ logger = logging.getLogger(__name__)
 SMARTCAR_USER_ID = re.compile(r"[A-Za-z0-9-]{1,100}")
 # Smartcar's own limit for finishing Connect is similar; a stale state is more likely replayed than late.
 STATE_LIFETIME = timedelta(minutes=10)
+# Once the code is exchanged the grant is live at Smartcar, and storing it waits on one read: whose it is. A passing
+# failure of that read is tried again after these pauses, while the request's time budget lasts.
+USER_ID_RETRY_PAUSES = (0.5, 1.0, 2.0)
 # A make as Smartcar names it ("TESLA", "MERCEDES-BENZ", "LAND ROVER"): anything else is not passed on to Connect.
 MAKE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 -]{0,39}")
 
@@ -140,7 +144,7 @@ def finish_connect(
         else:
             try:
                 tokens = smartcar_client.exchange_code(code=code)
-                smartcar_user_id = smartcar_client.get_user_id(access_token=tokens.access_token)
+                smartcar_user_id = _user_id(tokens.access_token)
             except SmartcarError as exc:
                 raise ConnectFailed(f"Your car could not be connected: {exc.user_message}") from exc
             connection, created = _store_connection(
@@ -175,6 +179,32 @@ def finish_connect(
         reconnected=not created,
         return_to=pending.return_to,
     )
+
+
+@sensitive_variables()
+def _user_id(access_token: str) -> str:
+    """The Smartcar user the new grant belongs to. Reading it is safe to repeat, so a passing failure (a 5xx, a reset,
+    a rate limit with a short wait) is tried again rather than dropping a grant that is already live."""
+    pauses = iter(USER_ID_RETRY_PAUSES)
+    while True:
+        try:
+            return smartcar_client.get_user_id(access_token=access_token)
+        except Transient as exc:
+            pause = next(pauses, None)
+            wait = pause if exc.retry_after is None or pause is None else exc.retry_after
+            remaining = smartcar_client.remaining_budget()
+            if (
+                pause is None
+                or exc.budget_exhausted
+                or wait > USER_ID_RETRY_PAUSES[-1]
+                or (remaining is not None and wait >= remaining)
+            ):
+                logger.warning(
+                    "connect exchanged a code but could not read its Smartcar user (%s); the grant is not stored",
+                    type(exc).__name__,
+                )
+                raise
+            time.sleep(wait)
 
 
 @sensitive_variables()
