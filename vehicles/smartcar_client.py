@@ -350,10 +350,12 @@ def _auth_client() -> smartcar.AuthClient:
     )
 
 
-def authorization_url(*, state: str, scopes: list[str]) -> str:
-    """The Connect URL to send the browser to."""
+def authorization_url(*, state: str, scopes: list[str], make: str | None = None) -> str:
+    """The Connect URL to send the browser to; with `make`, Connect skips its brand list (the SDK's `make_bypass`)."""
     _configure_origins()
     options = {"state": state}
+    if make:
+        options["make_bypass"] = make
     return _auth_client().get_auth_url(scopes, options)
 
 

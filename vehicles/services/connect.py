@@ -11,7 +11,6 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db import transaction
@@ -91,12 +90,8 @@ def start_connect(*, user: User, return_to: str | None = None, make: str | None 
         scopes=scopes,
         expires_at=now + STATE_LIFETIME,
     )
-    url = smartcar_client.authorization_url(state=state, scopes=scopes)
-    if make and MAKE.fullmatch(make):
-        # Connect's `make` parameter, as the SDK's `make_bypass` option writes it; smartcar_client.authorization_url
-        # does not take that option yet.
-        url += f"&{urlencode({'make': make.upper()})}"
-    return url
+    make = make.upper() if make and MAKE.fullmatch(make) else None
+    return smartcar_client.authorization_url(state=state, scopes=scopes, make=make)
 
 
 # What a stale callback says, whatever made it stale (reopened from the history, expired, already used, started in
