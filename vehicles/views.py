@@ -71,7 +71,8 @@ class Car:
     reported_at: datetime | None
     pending: bool
     needs_reconnecting: bool
-    reconnect_url: str
+    # Only a car that needs reconnecting offers the link.
+    reconnect_url: str = ""
 
 
 def garage(request: HttpRequest) -> list[Car]:
@@ -79,14 +80,15 @@ def garage(request: HttpRequest) -> list[Car]:
     cars = []
     for vehicle in Vehicle.objects.filter(owner=request.user).for_table():
         signals = {code: signal for code, signal in vehicle.overview_signals.items() if signal}
+        needs_reconnecting = vehicle.connection.status == SmartcarConnection.Status.NEEDS_REAUTH
         cars.append(
             Car(
                 vehicle=vehicle,
                 glances=glance(signals=signals, scopes=vehicle.connection.scopes, units=request.user.unit_system),
                 reported_at=last_reported(signals) or vehicle.data_fetched_at,
                 pending=is_pending(vehicle),
-                needs_reconnecting=vehicle.connection.status == SmartcarConnection.Status.NEEDS_REAUTH,
-                reconnect_url=reconnect_path(vehicle),
+                needs_reconnecting=needs_reconnecting,
+                reconnect_url=reconnect_path(vehicle) if needs_reconnecting else "",
             )
         )
     return cars
