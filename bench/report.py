@@ -873,7 +873,7 @@ Rerun it rather than editing this page. How to read the numbers: `bench/README.m
 
 Taken with py-spy (200 Hz, idle threads left out) outside the timed runs: the worker during an extra sweep of
 {o.connections // 2:,} connections at {o.latency_ms} ms, the one-process web during a wrk run of webhook deliveries,
-the two-process web during a wrk run on the last page measured ({page_profiles}).
+the two-process web during a wrk run on the page whose target is the hardest ({page_profiles}).
 
 {self.profiles_section()}
 
