@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
+from django.apps import apps as django_apps
 from django.db import connection as db_connection
 
 from config.celery import app as celery_app
@@ -22,6 +24,20 @@ def local_path(url: str) -> str:
     """`url` without scheme and host, for Django's test client."""
     parts = urlsplit(url)
     return f"{parts.path}?{parts.query}" if parts.query else parts.path
+
+
+# The migration that makes the support staff's group, and the code that makes it.
+SUPPORT_MIGRATION = importlib.import_module("vehicles.migrations.0003_support_group")
+
+
+def support_group():
+    """The support staff's group as its migration made it; made again by the same code when a transactional test
+    emptied the tables."""
+    from django.contrib.auth.models import Group
+
+    if not Group.objects.filter(name=SUPPORT_MIGRATION.SUPPORT_GROUP).exists():
+        SUPPORT_MIGRATION.create_support_group(django_apps, db_connection.schema_editor())
+    return Group.objects.get(name=SUPPORT_MIGRATION.SUPPORT_GROUP)
 
 
 # Every permission the emulator serves (the quick start asks for all of them, see config/settings/local.py).

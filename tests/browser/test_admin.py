@@ -3,17 +3,14 @@ lists that fit the screen, and a car's latest data as facts with its location to
 
 from __future__ import annotations
 
-import importlib
 import re
 
 import pytest
-from django.apps import apps as django_apps
-from django.contrib.auth.models import Group
-from django.db import connection as db_connection
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import shoot, walk_connect
 from tests.factories import UserFactory
+from tests.helpers import support_group
 from tests.vehicles.histories import fetch
 from vehicles.models import Vehicle
 
@@ -23,19 +20,14 @@ pytestmark = [
 ]
 
 # How far the page, or the admin's scrolling box around a list, is wider than the screen.
-support_migration = importlib.import_module("vehicles.migrations.0003_support_group")
-
 OVERFLOW = """() => Math.max(...[document.documentElement, ...document.querySelectorAll(".results")]
   .map(element => element.scrollWidth - element.clientWidth))"""
 
 
 @pytest.fixture
 def support_person(password):
-    if not Group.objects.filter(name=support_migration.SUPPORT_GROUP).exists():
-        # Emptied by an earlier transactional test: made again by the migration's own code.
-        support_migration.create_support_group(django_apps, db_connection.schema_editor())
     person = UserFactory(email="support@example.com", is_staff=True)
-    person.groups.add(Group.objects.get(name=support_migration.SUPPORT_GROUP))
+    person.groups.add(support_group())
     return person
 
 

@@ -6,10 +6,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
+from django.contrib.auth.models import Group
 from django.contrib.messages import get_messages
 from django.test import Client
 
+from tests.factories import UserFactory
 from tests.helpers import ALL_SCOPES, local_path, query_of
+from tests.helpers import support_group as make_support_group
 from vehicles.models import SmartcarConnection, Vehicle
 from vehicles.services import vehicle_data
 
@@ -26,6 +29,22 @@ def said(response, text: str) -> bool:
 @pytest.fixture
 def smartcar(emulator) -> str:
     return emulator
+
+
+@pytest.fixture
+def support_group(db) -> Group:
+    return make_support_group()
+
+
+@pytest.fixture
+def support_client(support_group) -> Client:
+    """A staff member of the support group, signed in to the admin (`client.person`)."""
+    person = UserFactory(email="support@example.com", is_staff=True)
+    person.groups.add(support_group)
+    client = Client()
+    client.force_login(person)
+    client.person = person
+    return client
 
 
 @dataclass

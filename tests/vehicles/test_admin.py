@@ -21,13 +21,12 @@ from kombu.exceptions import OperationalError
 from accounts.models import User
 from smartcar_emulator.models import EmulatedVehicle
 from tests.factories import SmartcarConnectionFactory, UserFactory, VehicleFactory
-from tests.helpers import take_queued_tasks
+from tests.helpers import SUPPORT_MIGRATION, take_queued_tasks
 from tests.vehicles.conftest import fetched
 from vehicles import smartcar_client
 from vehicles.models import SmartcarConnection, Vehicle
 from vehicles.tasks import refresh_connection
 
-support_migration = importlib.import_module("vehicles.migrations.0003_support_group")
 vin_migration = importlib.import_module("vehicles.migrations.0008_fill_vehicle_vins")
 
 CONNECTIONS = "admin:vehicles_smartcarconnection_changelist"
@@ -64,23 +63,6 @@ def reaches_vehicle(access_token: str, vehicle_id: str) -> bool:
     except smartcar_client.AccessTokenRejected:
         return False
     return True
-
-
-@pytest.fixture
-def support_group(db) -> Group:
-    """The migration's group. Transactional tests empty every table, so then it is made again by the same code."""
-    if not Group.objects.filter(name=support_migration.SUPPORT_GROUP).exists():
-        support_migration.create_support_group(django_apps, db_connection.schema_editor())
-    return Group.objects.get(name=support_migration.SUPPORT_GROUP)
-
-
-@pytest.fixture
-def support_client(support_group) -> Client:
-    user = UserFactory(email="support@example.com", is_staff=True)
-    user.groups.add(support_group)
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture
@@ -582,10 +564,10 @@ def test_the_support_group_migration_can_be_reversed_and_run_again(support_group
     schema_editor = db_connection.schema_editor()
     granted = set(support_group.permissions.all())
 
-    support_migration.remove_support_group(django_apps, schema_editor)
+    SUPPORT_MIGRATION.remove_support_group(django_apps, schema_editor)
     assert not Group.objects.filter(name="support").exists()
-    support_migration.create_support_group(django_apps, schema_editor)
-    support_migration.create_support_group(django_apps, schema_editor)
+    SUPPORT_MIGRATION.create_support_group(django_apps, schema_editor)
+    SUPPORT_MIGRATION.create_support_group(django_apps, schema_editor)
 
     group = Group.objects.get(name="support")
     assert set(group.permissions.all()) == granted

@@ -4,42 +4,18 @@ a kilometre unless the staff member may see it precisely."""
 
 from __future__ import annotations
 
-import importlib
 import re
 
 import pytest
-from django.apps import apps as django_apps
-from django.contrib.auth.models import Group, Permission
-from django.db import connection as db_connection
-from django.test import Client
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 
-from tests.factories import UserFactory, VehicleFactory
+from tests.factories import VehicleFactory
 from tests.helpers import ALL_SCOPES
 from tests.vehicles.conftest import fetched
 from vehicles.models import Vehicle
 
 pytestmark = pytest.mark.django_db
-
-support_migration = importlib.import_module("vehicles.migrations.0003_support_group")
-
-
-@pytest.fixture
-def support_group(db) -> Group:
-    """The migration's group, made again by the same code after a transactional test emptied the tables."""
-    if not Group.objects.filter(name=support_migration.SUPPORT_GROUP).exists():
-        support_migration.create_support_group(django_apps, db_connection.schema_editor())
-    return Group.objects.get(name=support_migration.SUPPORT_GROUP)
-
-
-@pytest.fixture
-def support_client(support_group) -> Client:
-    person = UserFactory(email="support@example.com", is_staff=True)
-    person.groups.add(support_group)
-    client = Client()
-    client.force_login(person)
-    client.person = person
-    return client
 
 
 def test_the_admin_carries_the_sites_name(support_client):
