@@ -3,8 +3,6 @@ in the same gunicorn, under wrk, while the database holds the history of 10,000 
 
 from __future__ import annotations
 
-import re
-import subprocess
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -17,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import User
+from bench import wrk as bench_wrk
 from vehicles.models import Reading, SmartcarConnection, Vehicle
 
 TRIVIAL_TEXT_PATH = "/bench/signed-in.txt"
@@ -26,7 +25,6 @@ PAGE_FLOOR = "trivial signed-in page"
 TEXT_FLOOR = "trivial signed-in text"
 # What the page never shows; the stored value only has to be there.
 PLACEHOLDER = "not-a-real-token"
-UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 # A car, a household's cars, a small fleet.
 CAR_COUNTS = (1, 10, 50)
 # Everyone else's cars, and the history each keeps: a reading every hour (every hourly fetch finds a change), for the
@@ -239,22 +237,19 @@ def check_served(base_url: str, page: Page, cookie: str) -> None:
         raise RuntimeError(f"{page.name} answered {response.status_code} through gunicorn")
 
 
-def _milliseconds(text: str) -> float:
-    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
-    return float(number) * UNITS_MS[unit]
-
-
 def wrk(url: str, cookie: str, *, seconds: int, connections: int, name: str) -> Load:
-    argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
-    argv += ["-H", f"Cookie: {settings.SESSION_COOKIE_NAME}={cookie}", url]
-    output = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=seconds + 30).stdout  # noqa: S603
-    if "Non-2xx or 3xx responses" in output or "Socket errors" in output:
-        raise RuntimeError(f"wrk saw errors on {url}:\n{output}")
-    latency = dict(re.findall(r"^\s+(50|99)(?:\.0+)?%\s+(\S+)\s*$", output, re.MULTILINE))
-    per_second = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.MULTILINE)
-    if per_second is None or set(latency) != {"50", "99"}:
-        raise RuntimeError(f"cannot read wrk's output for {url}:\n{output}")
-    per_second = float(per_second.group(1))
-    requests = int(re.search(r"^\s+(\d+) requests in", output, re.MULTILINE).group(1))
-    p50, p99 = _milliseconds(latency["50"]), _milliseconds(latency["99"])
-    return Load(page=name, per_second=per_second, p50_ms=p50, p99_ms=p99, requests=requests)
+    report = bench_wrk.run(
+        url,
+        seconds=seconds,
+        connections=connections,
+        timeout=seconds + 30,
+        options=["-H", f"Cookie: {settings.SESSION_COOKIE_NAME}={cookie}"],
+        script_args=[],
+    )
+    return Load(
+        page=name,
+        per_second=report.per_second,
+        p50_ms=report.p50_ms,
+        p99_ms=report.p99_ms,
+        requests=report.requests,
+    )

@@ -7,8 +7,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import re
-import subprocess
 import time
 import uuid
 from dataclasses import dataclass
@@ -17,6 +15,7 @@ from pathlib import Path
 from django.conf import settings
 from django.urls import reverse
 
+from bench import wrk as bench_wrk
 from smartcar_emulator import clock, fleet
 from smartcar_emulator import webhooks as emulator_webhooks
 from smartcar_emulator.models import Grant
@@ -25,7 +24,6 @@ from smartcar_emulator.permissions import PERMISSIONS
 from smartcar_emulator.signals import epoch_ms
 from vehicles.models import WebhookEvent
 
-UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 # The name of the web's profile while it accepts deliveries.
 PROFILE = "webhook deliveries"
 # Distinct deliveries written for each second of a run: more than one web process can accept.
@@ -128,24 +126,18 @@ def statements_per_delivery(payload: dict) -> list[str]:
     return [statement["sql"].split(None, 1)[0] for statement in statements]
 
 
-def _milliseconds(text: str) -> float:
-    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
-    return float(number) * UNITS_MS[unit]
-
-
 def wrk(url: str, *, script: Path, requests_file: Path, seconds: int, connections: int, round_number: int) -> Load:
     """One wrk run; every delivery it counts must have been stored, each once."""
     stored_before = WebhookEvent.objects.count()
-    argv = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url, "--"]
-    argv.append(str(requests_file))
-    output = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=seconds + 60).stdout  # noqa: S603
-    if "Non-2xx or 3xx responses" in output or "Socket errors" in output:
-        raise RuntimeError(f"wrk saw errors on {url}:\n{output}")
-    latency = dict(re.findall(r"^\s+(50|99)(?:\.0+)?%\s+(\S+)\s*$", output, re.MULTILINE))
-    per_second = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.MULTILINE)
-    if per_second is None or set(latency) != {"50", "99"}:
-        raise RuntimeError(f"cannot read wrk's output for {url}:\n{output}")
-    sent = int(re.search(r"^\s+(\d+) requests in", output, re.MULTILINE).group(1))
+    report = bench_wrk.run(
+        url,
+        seconds=seconds,
+        connections=connections,
+        timeout=seconds + 60,
+        options=["-s", str(script)],
+        script_args=["--", str(requests_file)],
+    )
+    sent = report.requests
     # The web may finish a few deliveries wrk stopped waiting for; fewer stored than answered would mean an eventId
     # came twice (answered "duplicate"), so that the run measured something else.
     time.sleep(0.5)
@@ -154,9 +146,9 @@ def wrk(url: str, *, script: Path, requests_file: Path, seconds: int, connection
         raise RuntimeError(f"wrk counted {sent} deliveries and the web stored {stored}")
     return Load(
         round=round_number,
-        per_second=float(per_second.group(1)),
-        p50_ms=_milliseconds(latency["50"]),
-        p99_ms=_milliseconds(latency["99"]),
+        per_second=report.per_second,
+        p50_ms=report.p50_ms,
+        p99_ms=report.p99_ms,
         requests=sent,
         stored=stored,
     )
