@@ -70,11 +70,12 @@ class QueuedTask:
     headers: dict
 
 
-def take_queued_tasks() -> list[QueuedTask]:
-    """The tasks waiting in Redis, queue by queue in the order they were queued, taken off the queues."""
+def take_queued_tasks(queues: list[str] | None = None) -> list[QueuedTask]:
+    """The tasks waiting in Redis, queue by queue in the order they were queued, taken off the queues: those the
+    application's workers consume, or `queues`."""
     found = []
     with celery_app.connection_for_read() as broker:
-        for name in [queue.name for queue in celery_app.conf.task_queues]:
+        for name in queues or [queue.name for queue in celery_app.conf.task_queues]:
             queue = broker.SimpleQueue(name)
             while True:
                 try:

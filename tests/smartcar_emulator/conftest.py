@@ -15,9 +15,8 @@ import smartcar
 import smartcar.config
 from django.conf import settings
 
-from config.celery import app as celery_app
 from smartcar_emulator.tasks import QUEUE, deliver_webhook_event
-from tests.helpers import ALL_SCOPES, local_path, query_of
+from tests.helpers import ALL_SCOPES, local_path, query_of, take_queued_tasks
 
 REDIRECT_URI = "http://localhost:8000/exchange"
 WEBHOOK_ID = "3c2e5f0a-8d4b-4e7c-a1f6-9b0d2c4e6a81"
@@ -167,21 +166,11 @@ def receiver() -> Iterator[Receiver]:
     receiver.stop()
 
 
-def take_delivery_tasks() -> list[tuple]:
+def take_delivery_tasks() -> list[list]:
     """The arguments of the delivery tasks waiting on the emulator's queue, taken off it."""
-    found = []
-    with celery_app.connection_for_read() as broker:
-        queue = broker.SimpleQueue(QUEUE)
-        while True:
-            try:
-                message = queue.get(block=False)
-            except queue.Empty:
-                break
-            message.ack()
-            assert message.headers["task"] == deliver_webhook_event.name
-            found.append(message.decode()[0])
-        queue.close()
-    return found
+    tasks = take_queued_tasks([QUEUE])
+    assert {task.name for task in tasks} <= {deliver_webhook_event.name}
+    return [task.args for task in tasks]
 
 
 @pytest.fixture
