@@ -430,7 +430,7 @@ def disconnect_vehicle(*, access_token: str, vehicle_id: str) -> None:
     _call("disconnect", lambda: _vehicle(vehicle_id, access_token).disconnect())
 
 
-def _epoch_ms(value: object) -> datetime | None:
+def epoch_ms(value: object) -> datetime | None:
     """A v3 timestamp: epoch milliseconds (Smartcar's docs and SDK fixtures, e.g. 1752104218549)."""
     try:
         return datetime.fromtimestamp(float(value) / 1000, tz=UTC) if value is not None else None
@@ -447,8 +447,8 @@ def _signal(resource: dict) -> Signal:
         code=str(attributes.get("code") or resource.get("id") or ""),
         status=str(status.get("value") or "UNKNOWN"),
         body=attributes.get("body") or {},
-        retrieved_at=_epoch_ms(meta.get("retrievedAt")),
-        oem_updated_at=_epoch_ms(meta.get("oemUpdatedAt")),
+        retrieved_at=epoch_ms(meta.get("retrievedAt")),
+        oem_updated_at=epoch_ms(meta.get("oemUpdatedAt")),
         error_type=str(error.get("type") or ""),
         error_code=str(error.get("code") or ""),
     )
@@ -472,14 +472,27 @@ def _v3(method: str, path: str, *, access_token: str, user_id: str | None, param
     headers = {"Authorization": f"Bearer {access_token}", "Accept": "application/json"}
     if user_id:
         headers["sc-user-id"] = user_id
-    url = f"{settings.SMARTCAR_VEHICLE_API_V3_ORIGIN.rstrip('/')}{path}"
-    return _http(method, url, headers=headers, params=params).json()
+    return _http(method, _v3_url(path), headers=headers, params=params).json()
 
 
-def _v3_pages(operation: str, path: str, *, access_token: str, user_id: str | None, max_pages: int) -> list[dict]:
-    """Every resource of a paged v3 collection, following `links.next` (bounded: said in the log if cut short)."""
+def _v3_url(path: str) -> str:
+    return f"{settings.SMARTCAR_VEHICLE_API_V3_ORIGIN.rstrip('/')}{path}"
+
+
+def _v3_pages(
+    operation: str,
+    path: str,
+    *,
+    access_token: str,
+    user_id: str | None,
+    max_pages: int,
+    params: dict | None = None,
+    unfinished: str | None = None,
+) -> list[dict]:
+    """Every resource of a paged v3 collection from `params` on, following `links.next`. Bounded: cut short, the pages
+    read are returned and the log says so, or, where a partial list would be taken for the whole, `unfinished` is
+    raised."""
     resources: list[dict] = []
-    params: dict | None = None
     for _ in range(max_pages):
         body = _call(
             operation,
@@ -491,6 +504,8 @@ def _v3_pages(operation: str, path: str, *, access_token: str, user_id: str | No
             return resources
         # The link is relative; only its query (page, pageSize) matters, on the path we already know.
         params = {name: values[-1] for name, values in parse_qs(urlsplit(following).query).items()}
+    if unfinished:
+        raise SmartcarError(unfinished)
     logger.warning("%s stopped after %d pages (%d resources)", operation, max_pages, len(resources))
     return resources
 
@@ -510,19 +525,16 @@ def get_signals(*, access_token: str, vehicle_id: str, user_id: str | None = Non
 def _connections(*, access_token: str, **filters: str) -> list[dict]:
     """The application's connections (API Authentication: smartcar.com/docs/api-reference/get-connection), filtered
     by `userId` and/or `vehicleId`, every page."""
-    params = {f"filter[{name}]": value for name, value in filters.items()}
-    resources: list[dict] = []
-    for _ in range(MAX_VEHICLE_PAGES):
-        body = _call(
-            "connections",
-            lambda params=params: _v3("GET", "/v3/connections", access_token=access_token, user_id=None, params=params),
-        )
-        resources.extend(body.get("data") or [])
-        following = (body.get("links") or {}).get("next")
-        if not following:
-            return resources
-        params = {name: values[-1] for name, values in parse_qs(urlsplit(following).query).items()}
-    raise SmartcarError("Smartcar's connection list did not end")
+    # The list decides which cars stay connected here: one cut short must not pass for the whole.
+    return _v3_pages(
+        "connections",
+        "/v3/connections",
+        access_token=access_token,
+        user_id=None,
+        max_pages=MAX_VEHICLE_PAGES,
+        params={f"filter[{name}]": value for name, value in filters.items()},
+        unfinished="Smartcar's connection list did not end",
+    )
 
 
 def list_vehicles(*, access_token: str, user_id: str) -> list[VehicleAttributes]:
@@ -547,8 +559,7 @@ def remove_connection(*, access_token: str, user_id: str, vehicle_id: str) -> No
 
 
 def _http_v3_delete(path: str, *, access_token: str) -> None:
-    url = f"{settings.SMARTCAR_VEHICLE_API_V3_ORIGIN.rstrip('/')}{path}"
-    _http("DELETE", url, headers={"Authorization": f"Bearer {access_token}"})
+    _http("DELETE", _v3_url(path), headers={"Authorization": f"Bearer {access_token}"})
 
 
 @dataclass(frozen=True)
