@@ -110,7 +110,7 @@ def sync_vehicle_data(*, vehicle_id: int) -> Vehicle | None:
         message = failure_message(vehicle=vehicle, error=exc, reconnect_to="see its data")
     else:
         before = (vehicle.data or {}).get("signals") or {}
-        vehicle.data = {"signals": {signal.code: _stored(signal) for signal in signals}}
+        vehicle.data = {"signals": {signal.code: stored_signal(signal) for signal in signals}}
         # A fetch without the VIN (a grant without read_vin, a car that could not say) keeps the one known.
         vehicle.vin = _vin(signals) or vehicle.vin
         vehicle.data_fetched_at = timezone.now()
@@ -132,7 +132,8 @@ def _vin(signals: list[smartcar_client.Signal]) -> str:
     return ""
 
 
-def _stored(signal: smartcar_client.Signal) -> dict:
+def stored_signal(signal: smartcar_client.Signal) -> dict:
+    """A signal in the shape a vehicle's data keeps it, whether fetched or pushed by the webhook."""
     return {
         "status": signal.status,
         "body": signal.body,

@@ -11,7 +11,6 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -20,7 +19,7 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 
 from vehicles import smartcar_client
 from vehicles.models import SmartcarConnection, Vehicle, WebhookEvent
-from vehicles.services import history
+from vehicles.services import history, vehicle_data
 from vehicles.services.tokens import with_access_token
 from vehicles.smartcar_client import SmartcarError
 
@@ -175,13 +174,6 @@ def _same_user(vehicle: Vehicle, user_id: str) -> bool:
     return connection.api_user_id is None or connection.smartcar_user_id == user_id
 
 
-def _epoch_ms(value: object) -> datetime | None:
-    try:
-        return datetime.fromtimestamp(float(value) / 1000, tz=UTC) if value is not None else None
-    except (TypeError, ValueError, OverflowError, OSError):
-        return None
-
-
 def _reported_at(stored: dict) -> str:
     """A stored signal's own time, for ordering: when the car updated it, else when Smartcar read it."""
     return stored.get("oem_updated_at") or stored.get("retrieved_at") or ""
@@ -197,7 +189,7 @@ def _apply_signals(vehicle: Vehicle, payload: dict) -> int:
     for item in data.get("signals") or []:
         if not isinstance(item, dict) or not item.get("code"):
             continue
-        incoming = _stored_signal(item)
+        incoming = vehicle_data.stored_signal(_pushed_signal(item))
         current = signals.get(item["code"])
         if current is not None and _reported_at(current) >= _reported_at(incoming):
             continue
@@ -212,21 +204,23 @@ def _apply_signals(vehicle: Vehicle, payload: dict) -> int:
     return changed
 
 
-def _stored_signal(item: dict) -> dict:
-    """A pushed signal in the shape vehicle data is stored in (see vehicle_data._stored)."""
+def _pushed_signal(item: dict) -> smartcar_client.Signal:
+    """A pushed signal (VEHICLE_STATE's data.signals[]) as the v3 API's: its status may be a bare string, and its
+    error may sit beside the status."""
     meta = item.get("meta") or {}
     status = item.get("status") or {}
     value = status.get("value") if isinstance(status, dict) else status
     error = (status.get("error") if isinstance(status, dict) else None) or item.get("error") or {}
-    retrieved, updated = _epoch_ms(meta.get("retrievedAt")), _epoch_ms(meta.get("oemUpdatedAt"))
     ok = (value or ("ERROR" if error else "SUCCESS")) == "SUCCESS"
-    return {
-        "status": "SUCCESS" if ok else str(value or "ERROR"),
-        "body": item.get("body") or {},
-        "retrieved_at": retrieved.isoformat() if retrieved else None,
-        "oem_updated_at": updated.isoformat() if updated else None,
-        "error": None if ok else {"type": str(error.get("type") or ""), "code": str(error.get("code") or "")},
-    }
+    return smartcar_client.Signal(
+        code=str(item["code"]),
+        status="SUCCESS" if ok else str(value or "ERROR"),
+        body=item.get("body") or {},
+        retrieved_at=smartcar_client.epoch_ms(meta.get("retrievedAt")),
+        oem_updated_at=smartcar_client.epoch_ms(meta.get("oemUpdatedAt")),
+        error_type=str(error.get("type") or ""),
+        error_code=str(error.get("code") or ""),
+    )
 
 
 def _errors(payload: dict) -> list[dict]:
