@@ -115,6 +115,20 @@ def test_application_mode_connects_with_the_user_id_and_no_tokens(
     assert ApplicationToken.objects.get().valid_for(tokens.APPLICATION_TOKEN_MARGIN)
 
 
+def test_a_connection_reconnected_after_leaving_api_authentication_uses_its_own_tokens_again(
+    alice, alice_client, connect_car, application_mode, emulator, settings
+):
+    connected_cars(alice_client, connect_car, alice)
+    settings.SMARTCAR_AUTH = "vehicle-tokens"
+
+    connected_cars(alice_client, connect_car, alice)
+
+    connection = SmartcarConnection.objects.get(owner=alice)
+    assert connection.auth == SmartcarConnection.Auth.VEHICLE_TOKENS
+    assert connection.api_user_id is None
+    assert tokens.get_access_token(connection=connection) == connection.access_token != ""
+
+
 def test_every_v3_call_carries_the_connections_own_user_id(
     alice, bob, alice_client, client, connect_car, application_mode
 ):

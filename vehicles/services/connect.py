@@ -220,7 +220,9 @@ def _store_connection(
             },
         )
         if not created:
-            # Replaces the tokens under the row lock; an unfinished refresh of the old pair has nothing left to do.
+            # Replaces the tokens under the row lock; an unfinished refresh of the old pair has nothing left to do. A
+            # connection made under API Authentication uses these tokens from now on.
+            connection.auth = SmartcarConnection.Auth.VEHICLE_TOKENS
             connection.set_tokens(
                 access_token=tokens.access_token,
                 refresh_token=tokens.refresh_token,
