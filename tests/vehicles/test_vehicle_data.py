@@ -9,12 +9,14 @@ import time_machine
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 
 from smartcar_emulator.models import EmulatedVehicle, RequestLog
 from tests.helpers import ALL_SCOPES, take_queued_tasks
 from tests.vehicles.conftest import said
 from vehicles import tasks
 from vehicles.models import SmartcarConnection, Vehicle, VehicleCommand
+from vehicles.presentation import reconnect_path
 from vehicles.services import vehicle_data
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -121,6 +123,9 @@ def test_the_page_hides_what_was_not_granted(alice_client, connected_with, setti
         assert hidden not in page
     assert "Reconnect to share it" in page
     assert sorted(Vehicle.objects.get(pk=vehicle.pk).data["signals"]) == ["odometer-traveleddistance"]
+    # The page's data part, as its script fetches it, sends the person back to the car's page, not to the JSON.
+    live = alice_client.get(reverse("vehicles:detail-live", args=[vehicle.pk])).json()
+    assert escape(reconnect_path(vehicle)) in live["parts"]["vehicle-live"]["html"]
 
 
 def test_a_fetch_keeps_the_vin_in_its_column_and_a_fetch_without_one_keeps_the_vin_known(connected_with):
