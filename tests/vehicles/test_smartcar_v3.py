@@ -167,6 +167,21 @@ def test_one_users_car_can_never_be_read_with_another_users_id(
     assert refused.value.status in (401, 403, 404)
 
 
+def test_an_application_token_smartcar_no_longer_accepts_is_replaced_once_and_the_call_made_again(
+    alice, alice_client, connect_car, application_mode, control
+):
+    car = connected_cars(alice_client, connect_car, alice)[0]
+    version = ApplicationToken.objects.get().token_version
+    # Smartcar's clock past the token's hour: it refuses the token while the application still holds it as valid.
+    assert control("POST", "clock", json={"advance_seconds": 2 * 60 * 60}).ok
+
+    fetched = vehicle_data.sync_vehicle_data(vehicle_id=car.pk)
+
+    assert fetched.sync_error == ""
+    assert fetched.data["signals"]
+    assert ApplicationToken.objects.get().token_version == version + 1
+
+
 def test_ten_workers_needing_the_application_token_cause_one_iam_call(application_mode, emulator, db):
     before = RequestLog.objects.filter(path__endswith="/iam/oauth2/token").count()
     handed_out: list[str] = []

@@ -376,10 +376,15 @@ APPLICATION_TOKEN_RENEW_BEFORE = timedelta(minutes=15)
 def get_application_token(*, margin: timedelta = APPLICATION_TOKEN_MARGIN) -> str:
     """The application token (API Authentication), minted through a lock when missing or close to expiry: however
     many processes ask at once, Smartcar's IAM endpoint is called once."""
+    return _application_token(margin).access_token
+
+
+def _application_token(margin: timedelta) -> ApplicationToken:
+    """The application token's row, with its token valid for `margin` (minted if need be)."""
     current = ApplicationToken.objects.filter(pk=1).first()
     if current is not None and current.valid_for(margin):
-        return current.access_token
-    return _mint_application_token(should_mint=lambda row: not row.valid_for(margin)).access_token
+        return current
+    return _mint_application_token(should_mint=lambda row: not row.valid_for(margin))
 
 
 def renew_application_token() -> None:
@@ -414,11 +419,10 @@ def _mint_application_token(*, should_mint: Callable[[ApplicationToken], bool]) 
 def _with_application_token(connection: SmartcarConnection, call: Callable[[str], T]) -> T:
     if connection.status != SmartcarConnection.Status.ACTIVE:
         raise ReauthRequired(f"connection {connection.pk} is not active")
-    token = get_application_token()
-    version = ApplicationToken.objects.values_list("token_version", flat=True).first()
+    held = _application_token(APPLICATION_TOKEN_MARGIN)
     try:
-        return call(token)
+        return call(held.access_token)
     except AccessTokenRejected:
         logger.info("application token rejected; minting a new one once")
     # A new token only if nobody has since replaced the one that was rejected.
-    return call(_mint_application_token(should_mint=lambda row: row.token_version == version).access_token)
+    return call(_mint_application_token(should_mint=lambda row: row.token_version == held.token_version).access_token)
