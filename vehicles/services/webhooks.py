@@ -142,9 +142,11 @@ def process_event(*, event_pk: int) -> WebhookEvent | None:
         if event is None or event.outcome != WebhookEvent.Outcome.PENDING:
             return event
         payload = json.loads(event.body)
+        # The cars' rows only: a connection's row is its refresher's to lock, and its tokens are not needed here.
         vehicles = list(
-            Vehicle.objects.select_for_update()
+            Vehicle.objects.select_for_update(of=("self",))
             .select_related("connection")
+            .defer("connection__access_token", "connection__refresh_token")
             .filter(smartcar_vehicle_id=event.smartcar_vehicle_id)
             .order_by("pk")
         )
