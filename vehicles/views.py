@@ -165,10 +165,11 @@ def vehicle_list(request: HttpRequest) -> HttpResponse:
 def garage_live(request: HttpRequest) -> JsonResponse:
     """The overview's cars as the page shows them, for its script to put in place what landed."""
     context = garage_context(request)
+    # A part still pending is not put in place by the script: only what landed is drawn.
     parts = {
         f"car-{car.vehicle.pk}": {
             "pending": car.pending,
-            "html": render_to_string("vehicles/_car_body.html", {"car": car}, request=request),
+            "html": "" if car.pending else render_to_string("vehicles/_car_body.html", {"car": car}, request=request),
         }
         for car in context["cars"]
     }
@@ -223,10 +224,13 @@ def vehicle_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def vehicle_live(request: HttpRequest, pk: int) -> JsonResponse:
     """The vehicle page's data part as the page shows it, for its script to put in place once the data landed."""
     vehicle = owned_vehicle(request, pk)
-    context = vehicle_context(request, vehicle)
-    html = render_to_string("vehicles/_vehicle_live.html", context, request=request)
-    message = "Asking your car…" if context["pending"] else "Your car's latest data is shown."
-    return JsonResponse({"parts": {"vehicle-live": {"pending": context["pending"], "html": html}}, "message": message})
+    if is_pending(vehicle):
+        # Asked every two seconds while the car is being asked: nothing to draw until its data lands.
+        return JsonResponse({"parts": {"vehicle-live": {"pending": True, "html": ""}}, "message": "Asking your car…"})
+    html = render_to_string("vehicles/_vehicle_live.html", vehicle_context(request, vehicle), request=request)
+    return JsonResponse(
+        {"parts": {"vehicle-live": {"pending": False, "html": html}}, "message": "Your car's latest data is shown."}
+    )
 
 
 @login_required
