@@ -170,17 +170,20 @@ def vehicle_facts(*, data: dict, scopes: list[str], units: str, precise_location
             continue
         if code == LOCATION_SIGNAL and not precise_location:
             show = _coarse_location
-        retrieved_at = parse_datetime(signal["retrieved_at"]) if signal.get("retrieved_at") else None
-        if signal.get("status") != "SUCCESS":
-            facts.append(Fact(label, unavailable(signal), retrieved_at, available=False))
-            continue
-        try:
-            value = show(signal.get("body") or {}, units)
-        except (KeyError, TypeError, ValueError):
-            facts.append(Fact(label, "unavailable", retrieved_at, available=False))
-            continue
-        facts.append(Fact(label, value, retrieved_at))
+        value, available = _shown(signal, show, units)
+        facts.append(Fact(label, value, _reported(signal), available=available))
     return facts
+
+
+def _shown(signal: dict, show, units: str) -> tuple[str, bool]:
+    """A stored signal as `show` writes it, and whether the car gave it: "unavailable" (with the car's reason) for a
+    signal the car could not give, plain "unavailable" for a body `show` cannot read."""
+    if signal.get("status") != "SUCCESS":
+        return unavailable(signal), False
+    try:
+        return show(signal.get("body") or {}, units), True
+    except (KeyError, TypeError, ValueError):
+        return "unavailable", False
 
 
 def reconnect_path(vehicle) -> str:
@@ -239,20 +242,17 @@ def glance(*, signals: dict, scopes: list[str], units: str) -> list[Glance]:
         if both_ranges and label == "Range":
             # A plug-in hybrid: two ranges, told apart.
             label = "Electric range" if code.startswith("traction") else "Fuel range"
-        if signal.get("status") != "SUCCESS":
-            glances.append(Glance(label, unavailable(signal), available=False))
+        value, available = _shown(signal, show, units)
+        if not available:
+            glances.append(Glance(label, value, available=False))
             continue
+        # `show` has read the body: the level and the coordinates below are numbers.
         body = signal.get("body") or {}
-        try:
-            value = show(body, units)
-            if code == "charge-ischarging" and not body.get("value"):
-                plugged = _value(signals, "charge-ischargingcableconnected")
-                value = {True: "Plugged in", False: "Unplugged"}.get(plugged, value)
-            percent = float(body["value"]) if show is _percent else None
-            url = map_url(body) if code == LOCATION_SIGNAL else ""
-        except (KeyError, TypeError, ValueError):
-            glances.append(Glance(label, "unavailable", available=False))
-            continue
+        if code == "charge-ischarging" and not body.get("value"):
+            plugged = _value(signals, "charge-ischargingcableconnected")
+            value = {True: "Plugged in", False: "Unplugged"}.get(plugged, value)
+        percent = float(body["value"]) if show is _percent else None
+        url = map_url(body) if code == LOCATION_SIGNAL else ""
         glances.append(Glance(label, value, percent=percent, url=url))
     return glances
 
