@@ -12,7 +12,7 @@ from typing import ClassVar
 
 from django.utils import dateformat, timezone
 
-from vehicles.presentation import KM_PER_MILE
+from vehicles.presentation import KM_PER_MILE, distance_text, percent_text
 
 # The SVG's own coordinates (it scales to the page's width) and the plot inside them, room left for the labels.
 WIDTH, HEIGHT = 480, 180
@@ -50,14 +50,6 @@ class Chart:
     plot_height: ClassVar[int] = BOTTOM - TOP
     y_label_x: ClassVar[int] = LEFT - 6
     x_label_y: ClassVar[int] = X_LABELS_AT
-
-
-def _percent(value: float, units: str) -> str:
-    return f"{value:.0f} %"
-
-
-def _distance(kilometres: float, units: str) -> str:
-    return f"{kilometres / KM_PER_MILE:,.0f} mi" if units == "imperial" else f"{kilometres:,.0f} km"
 
 
 def _day(moment: datetime) -> str:
@@ -118,7 +110,7 @@ def _level_chart(
     slug: str, title: str, series: list[tuple[datetime, float]], frame: _Frame, days: int, units: str, kind: str
 ) -> Chart:
     def show(value: float) -> str:
-        return _percent(value, units) if kind == "percent" else _distance(value, units)
+        return percent_text(value) if kind == "percent" else distance_text(value, units)
 
     # Drawn in the units shown: percent, or kilometres or miles.
     scale = 1 / KM_PER_MILE if kind != "percent" and units == "imperial" else 1.0
@@ -212,7 +204,8 @@ def _charging_chart(series: list[tuple[datetime, float]], frame: _Frame, days: i
 def history_charts(*, readings: list, units: str, days: int, now: datetime | None = None) -> list[Chart]:
     """A chart for each tracked signal the car reported in the last `days` days (readings oldest first: Reading
     instances, or history.recent's rows)."""
-    frame = _Frame(start=(now or timezone.now()) - timedelta(days=days), end=now or timezone.now())
+    end = now or timezone.now()
+    frame = _Frame(start=end - timedelta(days=days), end=end)
     both_ranges = all(_series(readings, field) for field in ("electric_range_km", "fuel_range_km"))
     charts = []
     for field, slug, title, kind in (

@@ -27,10 +27,18 @@ class Fact:
 
 def _distance(body: dict, units: str) -> str:
     value, unit = float(body["value"]), body.get("unit", "kilometers")
-    kilometers = value * KM_PER_MILE if unit == "miles" else value
+    return distance_text(value * KM_PER_MILE if unit == "miles" else value, units)
+
+
+def distance_text(kilometers: float, units: str) -> str:
+    """A distance in the person's units, to the kilometre or mile."""
     if units == "imperial":
         return f"{kilometers / KM_PER_MILE:,.0f} mi"
     return f"{kilometers:,.0f} km"
+
+
+def percent_text(value: float) -> str:
+    return f"{value:.0f} %"
 
 
 def _pressure(kilopascals: float, units: str) -> str:
@@ -49,7 +57,7 @@ def _tires(body: dict, units: str) -> str:
 
 
 def _percent(body: dict, units: str) -> str:
-    return f"{float(body['value']):.0f} %"
+    return percent_text(float(body["value"]))
 
 
 def _yes_no(yes: str, no: str):
