@@ -25,9 +25,14 @@ class Fact:
     available: bool = True
 
 
+def kilometers(body: dict) -> float:
+    """A distance signal's body (kilometers, or miles where the car says so) in kilometers."""
+    value = float(body["value"])
+    return value * KM_PER_MILE if body.get("unit") == "miles" else value
+
+
 def _distance(body: dict, units: str) -> str:
-    value, unit = float(body["value"]), body.get("unit", "kilometers")
-    return distance_text(value * KM_PER_MILE if unit == "miles" else value, units)
+    return distance_text(kilometers(body), units)
 
 
 def distance_text(kilometers: float, units: str) -> str:

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from vehicles.models import Reading, Vehicle
-from vehicles.presentation import KM_PER_MILE
+from vehicles.presentation import kilometers
 
 logger = logging.getLogger(__name__)
 
@@ -24,8 +24,7 @@ def _percent(body: dict) -> float:
 
 
 def _kilometres(body: dict) -> float:
-    value = float(body["value"])
-    return float(round(value * KM_PER_MILE if body.get("unit") == "miles" else value))
+    return float(round(kilometers(body)))
 
 
 def _flag(body: dict) -> bool:
