@@ -11,6 +11,8 @@ from urllib.parse import urlencode
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 
+from vehicles.models import VehicleCommand
+
 KM_PER_MILE = 1.609344
 KPA_PER_PSI = 6.894757
 POSITIONS = {(0, 0): "front left", (0, 1): "front right", (1, 0): "rear left", (1, 1): "rear right"}
@@ -277,10 +279,13 @@ def last_reported(signals: dict) -> datetime | None:
 
 @dataclass(frozen=True)
 class Offer:
-    """A command offered on the vehicle page."""
+    """A command offered on the vehicle page, named as the command's choices name it."""
 
     action: str
-    label: str
+
+    @property
+    def label(self) -> str:
+        return VehicleCommand.Action(self.action).label
 
 
 def offered_commands(*, signals: dict, scopes: list[str]) -> tuple[list[Offer], list[str]]:
@@ -291,20 +296,20 @@ def offered_commands(*, signals: dict, scopes: list[str]) -> tuple[list[Offer], 
     if "control_security" in scopes:
         locked = _value(signals, "closure-islocked")
         if locked is not True:
-            offers.append(Offer("lock", "Lock"))
+            offers.append(Offer("lock"))
         if locked is not False:
-            offers.append(Offer("unlock", "Unlock"))
+            offers.append(Offer("unlock"))
     if "control_charge" in scopes and "charge-ischarging" in signals:
         charging = _value(signals, "charge-ischarging")
         plugged = _value(signals, "charge-ischargingcableconnected")
         if charging is True:
-            offers.append(Offer("stop_charge", "Stop charging"))
+            offers.append(Offer("stop_charge"))
         elif plugged is False:
             notes.append("Plug the car in to start charging it from here.")
         else:
-            offers.append(Offer("start_charge", "Start charging"))
+            offers.append(Offer("start_charge"))
             if charging is None:
-                offers.append(Offer("stop_charge", "Stop charging"))
+                offers.append(Offer("stop_charge"))
     return offers, notes
 
 
