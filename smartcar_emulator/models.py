@@ -3,6 +3,7 @@ application's webhooks with their subscriptions and deliveries."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 
@@ -67,6 +68,14 @@ class EmulatedVehicle(models.Model):
         return self.powertrain in (Powertrain.ICE, Powertrain.PHEV)
 
 
+class GrantQuerySet(models.QuerySet):
+    def live(self) -> GrantQuerySet:
+        """The emulator's application's grants not revoked, newest first."""
+        return self.filter(client_id=settings.SMARTCAR_EMULATOR_CLIENT_ID, revoked_at=None).order_by(
+            "-created_at", "-pk"
+        )
+
+
 class Grant(models.Model):
     """What one approval in Connect allows: an application, a set of permissions and a set of vehicles.
 
@@ -79,6 +88,8 @@ class Grant(models.Model):
     vehicles = models.ManyToManyField(EmulatedVehicle, blank=True, related_name="grants")
     created_at = models.DateTimeField()
     revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = GrantQuerySet.as_manager()
 
     def __str__(self) -> str:
         return f"grant {self.pk} for {self.user}"

@@ -205,14 +205,9 @@ def user_grant(*, user_id: str, vehicle_id: str) -> Grant | None:
     except ValueError:
         return None
     return (
-        Grant.objects.select_related("user")
-        .filter(
-            client_id=settings.SMARTCAR_EMULATOR_CLIENT_ID,
-            revoked_at=None,
-            user__smartcar_id=user_id,
-            vehicles__vehicle_id=vehicle_id,
-        )
-        .order_by("-created_at", "-pk")
+        Grant.objects.live()
+        .select_related("user")
+        .filter(user__smartcar_id=user_id, vehicles__vehicle_id=vehicle_id)
         .first()
     )
 
@@ -241,7 +236,7 @@ def disconnect(*, grant: Grant, vehicle: EmulatedVehicle) -> None:
 def connections(*, user_id: str | None = None, vehicle_id: str | None = None) -> list[tuple[Grant, EmulatedVehicle]]:
     """The emulator's application's connections, newest first: one per person and car, from the newest live grant
     that gave it, optionally only one person's (their Smartcar user id) or one car's."""
-    grants = Grant.objects.filter(client_id=settings.SMARTCAR_EMULATOR_CLIENT_ID, revoked_at=None)
+    grants = Grant.objects.live()
     for name, value in (("user__smartcar_id", user_id), ("vehicles__vehicle_id", vehicle_id)):
         if value is not None:
             try:
@@ -249,7 +244,7 @@ def connections(*, user_id: str | None = None, vehicle_id: str | None = None) ->
             except ValueError:
                 return []
     found: dict[tuple[int, int], tuple[Grant, EmulatedVehicle]] = {}
-    for grant in grants.select_related("user").prefetch_related("vehicles").order_by("-created_at", "-pk").distinct():
+    for grant in grants.select_related("user").prefetch_related("vehicles").distinct():
         for car in grant.vehicles.all():
             if vehicle_id is None or str(car.vehicle_id) == str(uuid.UUID(vehicle_id)):
                 found.setdefault((grant.user_id, car.pk), (grant, car))

@@ -244,11 +244,7 @@ def notice_changes(vehicle: EmulatedVehicle) -> None:
 
 def _scopes(vehicle: EmulatedVehicle) -> list[str] | None:
     """The permissions of the newest live approval that gave the application this car; None once none does."""
-    grant = (
-        Grant.objects.filter(client_id=settings.SMARTCAR_EMULATOR_CLIENT_ID, revoked_at=None, vehicles=vehicle)
-        .order_by("-created_at", "-pk")
-        .first()
-    )
+    grant = Grant.objects.live().filter(vehicles=vehicle).first()
     return grant.scopes if grant is not None else None
 
 
