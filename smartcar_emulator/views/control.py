@@ -85,6 +85,14 @@ def _int(body: dict, name: str, *, default=None, minimum: int | None = None):
     return value
 
 
+def _limit(request: HttpRequest) -> int:
+    """A log's `limit` query parameter: 50 rows by default, 1 to 500."""
+    try:
+        return min(500, max(1, int(request.GET.get("limit", 50))))
+    except ValueError as exc:
+        raise BadInput("limit must be an integer") from exc
+
+
 def _clock_payload() -> dict:
     return {"offset_seconds": clock.knobs().clock_offset_seconds, "now": clock.isoformat(clock.now())}
 
@@ -159,10 +167,7 @@ def fault_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @control_view
 @require_GET
 def request_log(request: HttpRequest) -> JsonResponse:
-    try:
-        limit = min(500, max(1, int(request.GET.get("limit", 50))))
-    except ValueError as exc:
-        raise BadInput("limit must be an integer") from exc
+    limit = _limit(request)
     rows = RequestLog.objects.all()[:limit]
     return JsonResponse(
         {
@@ -512,10 +517,7 @@ def webhook_verify(request: HttpRequest, webhook_id: str) -> JsonResponse:
 @require_GET
 def delivery_log(request: HttpRequest) -> JsonResponse:
     """Every attempt to deliver a webhook event, newest first, optionally of one event, car or webhook."""
-    try:
-        limit = min(500, max(1, int(request.GET.get("limit", 50))))
-    except ValueError as exc:
-        raise BadInput("limit must be an integer") from exc
+    limit = _limit(request)
     rows = DeliveryAttempt.objects.select_related("event__webhook", "event__vehicle")
     for name, lookup in (
         ("event_id", "event__event_id"),
