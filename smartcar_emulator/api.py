@@ -23,6 +23,14 @@ from smartcar_emulator.routers import database_alias
 logger = logging.getLogger(__name__)
 
 
+def vehicle_uuid(value: str) -> uuid.UUID:
+    """A vehicle id from a path, or the VALIDATION error Smartcar answers to one that is no UUID."""
+    try:
+        return uuid.UUID(value)
+    except ValueError as exc:
+        raise ApiError("VALIDATION", "PARAMETER", description="Invalid vehicle id.") from exc
+
+
 class Call:
     """One API request as it travels through the checks: who asks, for which car, and what to answer."""
 
@@ -65,10 +73,7 @@ class Call:
         AUTHENTICATION error); with the application token, if the user named by sc-user-id gave the application this
         car (else ACCESS_DENIED: one user's id never opens another user's car)."""
         self.vehicle_id = vehicle_id
-        try:
-            uuid.UUID(vehicle_id)
-        except ValueError as exc:
-            raise ApiError("VALIDATION", "PARAMETER", description="Invalid vehicle id.") from exc
+        vehicle_uuid(vehicle_id)
         if self.application is not None:
             grant = services.user_grant(user_id=self.user_id, vehicle_id=vehicle_id) if self.user_id else None
             if grant is None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,6 +19,7 @@ from smartcar_emulator.api import (
     json_response,
     require_permission,
     require_support,
+    vehicle_uuid,
 )
 from smartcar_emulator.errors import ApiError
 from smartcar_emulator.models import EmulatedVehicle, Webhook
@@ -268,7 +268,7 @@ def _subscription(call: Call, *, vehicle_id: str, webhook_id: str) -> HttpRespon
     token = call.token_in_header()
     if not token or not secrets.compare_digest(token, webhook.management_token):
         raise ApiError("AUTHENTICATION")
-    vehicle = EmulatedVehicle.objects.filter(vehicle_id=_uuid(vehicle_id)).first()
+    vehicle = EmulatedVehicle.objects.filter(vehicle_id=vehicle_uuid(vehicle_id)).first()
     if vehicle is None:
         raise ApiError("RESOURCE_NOT_FOUND", "PATH", description="No such vehicle.")
     check_rate_limits(vehicle=vehicle)
@@ -282,10 +282,3 @@ def _webhook(webhook_id: str) -> Webhook:
     if webhook is None:
         raise ApiError("RESOURCE_NOT_FOUND", "PATH", description=f"The application has no webhook {webhook_id}.")
     return webhook
-
-
-def _uuid(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError as exc:
-        raise ApiError("VALIDATION", "PARAMETER", description="Invalid vehicle id.") from exc
