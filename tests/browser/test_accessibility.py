@@ -9,7 +9,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import axe_violations, sign_in, walk_connect
-from tests.vehicles.histories import fetch, live_the_weeks, start_in_the_past
+from tests.vehicles.conftest import fetched
+from tests.vehicles.histories import live_the_weeks, start_in_the_past
 from vehicles.models import Vehicle
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -128,7 +129,7 @@ def test_axe_finds_nothing_serious_on_sign_in_the_garage_a_vehicle_and_the_admin
     bolt = Vehicle.objects.get(owner=alice, make="CHEVROLET")
     live_the_weeks(control, bolt)
     for vehicle in Vehicle.objects.filter(owner=alice).exclude(pk=bolt.pk):
-        fetch(vehicle)
+        fetched(vehicle)
     page.goto("/vehicles/")
     expect(page.locator(".garage dl")).to_have_count(3)
     assert axe_violations(page, csp_violations) == [], "the garage"

@@ -11,7 +11,7 @@ from playwright.sync_api import Page, expect
 from tests.browser.conftest import shoot, walk_connect
 from tests.factories import UserFactory
 from tests.helpers import support_group
-from tests.vehicles.histories import fetch
+from tests.vehicles.conftest import fetched
 from vehicles.models import Vehicle
 
 pytestmark = [
@@ -48,7 +48,7 @@ def test_support_staff_see_the_product_in_lists_that_fit_and_a_cars_facts_with_a
     page.get_by_role("button", name="Sign in").click()
     page.goto("/login")
     walk_connect(page)
-    bolt = fetch(Vehicle.objects.get(owner=alice, make="CHEVROLET"))
+    bolt = fetched(Vehicle.objects.get(owner=alice, make="CHEVROLET"))
     page.get_by_role("button", name="Sign out").click()
 
     admin_sign_in(page, support_person.email, password)

@@ -9,7 +9,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import shoot, sign_in, walk_connect
-from tests.vehicles.histories import fetch, live_the_weeks, start_in_the_past
+from tests.vehicles.conftest import fetched
+from tests.vehicles.histories import live_the_weeks, start_in_the_past
 from vehicles.models import Vehicle
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -57,7 +58,7 @@ def test_commands_are_offered_by_the_cars_state_and_refusals_read_as_a_driver_wo
     bolt = Vehicle.objects.get(owner=alice, make="CHEVROLET")
     path = f"vehicles/{bolt.smartcar_vehicle_id}"
     assert control("PATCH", path, json={"is_locked": True, "is_plugged_in": False}).ok
-    fetch(bolt)
+    fetched(bolt)
 
     page.goto(f"/vehicles/{bolt.pk}/")
     commands = page.get_by_role("region", name="Commands")
@@ -67,9 +68,9 @@ def test_commands_are_offered_by_the_cars_state_and_refusals_read_as_a_driver_wo
     commands.get_by_role("link", name="Unlock").click()
     page.get_by_role("button", name="Unlock").click()
     expect(page.get_by_role("status")).to_have_text("Unlock: Your car is unlocked.")
-    fetch(bolt)  # what the worker does with the fetch the command queued
+    fetched(bolt)  # what the worker does with the fetch the command queued
     assert control("PATCH", path, json={"is_plugged_in": True}).ok
-    fetch(bolt)
+    fetched(bolt)
     page.reload()
     expect(commands.get_by_role("link")).to_have_text(["Lock", "Start charging"])
 

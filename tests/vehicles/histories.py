@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import requests
 
+from tests.vehicles.conftest import fetched
 from vehicles.models import Vehicle
-from vehicles.services import vehicle_data
 
 DAY = 24 * 60 * 60
 
@@ -21,26 +21,20 @@ def start_in_the_past(control: Callable[..., requests.Response], days: int = STA
     assert control("PUT", "clock", json={"offset_seconds": -days * DAY}).ok
 
 
-def fetch(vehicle: Vehicle) -> Vehicle:
-    fetched = vehicle_data.sync_vehicle_data(vehicle_id=vehicle.pk)
-    assert fetched.sync_error == "", fetched.sync_error
-    return fetched
-
-
 def live_the_weeks(control: Callable[..., requests.Response], vehicle: Vehicle, days: int = START_DAYS_AGO) -> None:
     """From `days` ago until now: the car drives (about 30 km a day), and if it is electric it is plugged in and
     charges twice, while the application fetches its data every two days and at each plug-in; the clock ends at now."""
     path = f"vehicles/{vehicle.smartcar_vehicle_id}"
     electric = control("GET", path).json().get("state_of_charge") is not None
-    fetch(vehicle)
+    fetched(vehicle)
     for day in range(2, days + 1, 2):
         assert control("PUT", "clock", json={"offset_seconds": (day - days) * DAY}).ok
         if electric and day in (8, 16):
             assert control("PATCH", path, json={"is_plugged_in": True, "is_charging": True}).ok
-            fetch(vehicle)
+            fetched(vehicle)
             assert control("POST", "clock", json={"advance_seconds": 5 * 60 * 60}).ok
-            fetch(vehicle)
+            fetched(vehicle)
             assert control("PATCH", path, json={"is_plugged_in": False, "is_charging": False}).ok
-        fetch(vehicle)
+        fetched(vehicle)
     assert control("PUT", "clock", json={"offset_seconds": 0}).ok
-    fetch(vehicle)
+    fetched(vehicle)
