@@ -14,7 +14,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from smartcar_emulator import clock, services, simulation
+from smartcar_emulator import clock, services, simulation, webhooks
 from smartcar_emulator.errors import ApiError, new_request_id
 from smartcar_emulator.models import ApplicationToken, EmulatedVehicle, Grant
 from smartcar_emulator.permissions import supports
@@ -199,6 +199,20 @@ def fresh_state(vehicle: EmulatedVehicle) -> EmulatedVehicle:
     simulation.advance(locked, now=clock.now())
     locked.save()
     return locked
+
+
+def change_state(vehicle: EmulatedVehicle, change: Callable[[EmulatedVehicle], None]) -> EmulatedVehicle:
+    """Apply `change` to the car as it is now (its state advanced to the emulator's clock first, so that the change is
+    the newest reading), under the car's row lock, and raise the webhook events it causes."""
+    with transaction.atomic(using=database_alias()):
+        car = EmulatedVehicle.objects.select_for_update().get(pk=vehicle.pk)
+        simulation.advance(car, now=clock.now())
+        change(car)
+        if not car.is_plugged_in:
+            car.is_charging = False
+        car.save()
+        webhooks.notice_changes(car)
+    return car
 
 
 def json_response(body: dict, *, status: int = 200, headers: dict | None = None) -> JsonResponse:

@@ -10,10 +10,11 @@ from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse
 
-from smartcar_emulator import clock, fleet, services, simulation, webhooks
+from smartcar_emulator import clock, fleet, services, simulation
 from smartcar_emulator.api import (
     Call,
     api_view,
+    change_state,
     fresh_state,
     gate,
     json_response,
@@ -171,10 +172,7 @@ def command(request: HttpRequest, call: Call, vehicle_id: str, name: str) -> Htt
     require_support(car, spec.permission)
     gate(car, f"v3/commands/{name}", wakes_car=True)
     started = clock.now()
-    car = fresh_state(car)
-    spec.run(car)
-    car.save(update_fields=["is_locked", "is_charging"])
-    webhooks.notice_changes(car)
+    car = change_state(car, spec.run)
     done = clock.now()
     return json_response(
         {

@@ -15,6 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from smartcar_emulator import clock, fleet, services, simulation, webhooks
+from smartcar_emulator.api import change_state
 from smartcar_emulator.errors import ERROR_TYPES
 from smartcar_emulator.models import (
     AccessToken,
@@ -257,20 +258,6 @@ def _car(vehicle_id: str) -> EmulatedVehicle:
         raise Http404("no such vehicle") from exc
 
 
-def _change(car: EmulatedVehicle, change: Callable[[EmulatedVehicle], None]) -> EmulatedVehicle:
-    """Apply a change to the car as it is now (its state advanced to the emulator's clock first, so that the change is
-    the newest reading), and raise the webhook events it causes."""
-    with transaction.atomic(using=database_alias()):
-        car = EmulatedVehicle.objects.select_for_update().get(pk=car.pk)
-        simulation.advance(car, now=clock.now())
-        change(car)
-        if not car.is_plugged_in:
-            car.is_charging = False
-        car.save()
-        webhooks.notice_changes(car)
-    return car
-
-
 def _patch(body: dict) -> Callable[[EmulatedVehicle], None]:
     def apply(car: EmulatedVehicle) -> None:
         for name in VEHICLE_FIELDS:
@@ -295,7 +282,7 @@ def _patch(body: dict) -> Callable[[EmulatedVehicle], None]:
 def vehicle_detail(request: HttpRequest, vehicle_id: str) -> JsonResponse:
     car = _car(vehicle_id)
     if request.method == "PATCH":
-        car = _change(car, _patch(_body(request)))
+        car = change_state(car, _patch(_body(request)))
     return JsonResponse(_vehicle_payload(car))
 
 
@@ -367,7 +354,7 @@ def vehicle_action(request: HttpRequest, vehicle_id: str, action: str) -> JsonRe
     car = _car(vehicle_id)
     if action not in VEHICLE_ACTIONS:
         raise BadInput(f"action must be one of {', '.join(VEHICLE_ACTIONS)}")
-    return JsonResponse(_vehicle_payload(_change(car, VEHICLE_ACTIONS[action](_body(request)))))
+    return JsonResponse(_vehicle_payload(change_state(car, VEHICLE_ACTIONS[action](_body(request)))))
 
 
 @control_view
