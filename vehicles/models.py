@@ -321,7 +321,6 @@ class WebhookEvent(models.Model):
         IGNORED = "ignored", "Ignored (unknown vehicle)"
         # Signed by Smartcar but not understood (malformed JSON, an unknown event type): kept, never retried.
         REJECTED = "rejected", "Rejected"
-        FAILED = "failed", "Failed"
 
     event_id = models.CharField(max_length=100, unique=True)
     event_type = models.CharField(max_length=50, blank=True)
