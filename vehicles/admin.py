@@ -186,7 +186,6 @@ class SmartcarConnectionAdmin(ReadOnlyMixin, ConnectionColumns, admin.ModelAdmin
     )
     list_display_links = ("__str__",)
     list_filter = ("status", "auth", ConnectionHealthFilter)
-    list_select_related = ("owner",)
     search_fields = (
         "owner__email",
         "smartcar_user_id",
