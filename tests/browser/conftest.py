@@ -21,6 +21,8 @@ from pytest_django.live_server_helper import LiveServer
 from config.celery import app as celery_app
 from tests.config.test_settings import PRODUCTION_ENV, manage
 from tests.helpers import ALL_SCOPES
+from tests.vehicles.histories import live_the_weeks, start_in_the_past
+from vehicles.models import Vehicle
 
 # Playwright's sync API runs an event loop in the test's thread, and Django refuses ORM calls from a thread with a
 # running loop; the tests' own ORM calls (fixtures, setting a connection's status) are plain synchronous code.
@@ -190,6 +192,18 @@ def walk_connect(page: Page, *, username: str = "driver@example.com", action: st
     page.get_by_role("button", name="Sign in").click()
     if action:
         page.get_by_role("button", name=action).click()
+
+
+def connect_with_weeks_of_history(page: Page, control, person, password: str) -> Vehicle:
+    """`person` signs in and connects their cars a few weeks ago on the emulator's clock; the Chevrolet then lives
+    those weeks while the application fetches its data, as production would. The Chevrolet."""
+    start_in_the_past(control)
+    sign_in(page, person.email, password)
+    page.goto("/login")
+    walk_connect(page)
+    bolt = Vehicle.objects.get(owner=person, make="CHEVROLET")
+    live_the_weeks(control, bolt)
+    return bolt
 
 
 def has_no_horizontal_scroll(page: Page) -> bool:

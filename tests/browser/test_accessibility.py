@@ -8,9 +8,8 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import axe_violations, sign_in, walk_connect
+from tests.browser.conftest import axe_violations, connect_with_weeks_of_history, sign_in
 from tests.vehicles.conftest import fetched
-from tests.vehicles.histories import live_the_weeks, start_in_the_past
 from vehicles.models import Vehicle
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -122,12 +121,7 @@ def test_axe_finds_nothing_serious_on_sign_in_the_garage_a_vehicle_and_the_admin
     expect(page.get_by_role("alert")).to_be_visible()
     assert axe_violations(page, csp_violations) == [], "sign-in, refused"
 
-    start_in_the_past(control)
-    sign_in(page, alice.email, password)
-    page.goto("/login")
-    walk_connect(page)
-    bolt = Vehicle.objects.get(owner=alice, make="CHEVROLET")
-    live_the_weeks(control, bolt)
+    bolt = connect_with_weeks_of_history(page, control, alice, password)
     for vehicle in Vehicle.objects.filter(owner=alice).exclude(pk=bolt.pk):
         fetched(vehicle)
     page.goto("/vehicles/")

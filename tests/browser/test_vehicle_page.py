@@ -8,21 +8,15 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import shoot, sign_in, walk_connect
+from tests.browser.conftest import connect_with_weeks_of_history, shoot, sign_in, walk_connect
 from tests.vehicles.conftest import fetched
-from tests.vehicles.histories import live_the_weeks, start_in_the_past
 from vehicles.models import Vehicle
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_a_month_of_history_is_drawn_as_charts_with_a_summary_and_a_table(page: Page, site, control, alice, password):
-    start_in_the_past(control)
-    sign_in(page, alice.email, password)
-    page.goto("/login")
-    walk_connect(page)
-    bolt = Vehicle.objects.get(owner=alice, make="CHEVROLET")
-    live_the_weeks(control, bolt)
+    bolt = connect_with_weeks_of_history(page, control, alice, password)
 
     page.goto(f"/vehicles/{bolt.pk}/")
 
